@@ -1,0 +1,310 @@
+"""The shared HTTP layer: one requests.Session per client, retries, rate limits, redaction.
+
+Platform clients supply two functions: `classify` (response -> typed error or None) and
+`observe` (response -> rate-limit window or None). Everything else about talking HTTP
+lives here once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+from social_pipeline.clients.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponse,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from social_pipeline.redact import SECRET_KEYS, Redactor
+
+log = logging.getLogger("social_pipeline.http")
+
+Classifier = Callable[[requests.Response, Any, str], ApiError | None]
+Observer = Callable[[requests.Response, str, datetime], "RateLimitWindow | None"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RateLimitWindow:
+    """One observation of a platform endpoint's quota, for the `api_rate_limits` table."""
+
+    platform: str
+    endpoint: str
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+    observed_at: datetime
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "endpoint": self.endpoint,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset_at": self.reset_at.isoformat() if self.reset_at else None,
+            "observed_at": self.observed_at.isoformat(),
+        }
+
+
+@dataclass
+class CallStats:
+    api_calls: int = 0
+    retries: int = 0
+    seconds_waited: float = 0.0
+
+    def since(self, earlier: CallStats) -> CallStats:
+        return CallStats(
+            self.api_calls - earlier.api_calls,
+            self.retries - earlier.retries,
+            round(self.seconds_waited - earlier.seconds_waited, 3),
+        )
+
+    def copy(self) -> CallStats:
+        return CallStats(self.api_calls, self.retries, self.seconds_waited)
+
+
+@dataclass
+class ApiResponse:
+    """A successful, parsed response and the (redacted) request that produced it."""
+
+    endpoint: str
+    method: str
+    path: str
+    params: dict[str, Any]
+    status: int
+    body: Any
+    fetched_at: datetime
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 4  # transient failures, per request
+    backoff_base: float = 0.5  # seconds; doubles each attempt, with jitter
+    backoff_cap: float = 30.0
+    max_rate_limit_wait: float = 60.0  # a longer wait is raised as RateLimited instead
+    max_rate_limit_waits: int = 10  # waits for known resets, per request
+    timeout: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        # "Equal jitter": at least half the exponential step, so retries never stampede at 0.
+        step = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        return step / 2 + random.uniform(0, step / 2)
+
+
+@dataclass
+class ApiSession:
+    """HTTP for one platform client. Not thread-safe: one per worker."""
+
+    platform: str
+    base_url: str
+    classify: Classifier
+    observe: Observer | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    redactor: Redactor = field(default_factory=Redactor)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], datetime] = utcnow
+    stats: CallStats = field(default_factory=CallStats)
+    windows: dict[str, RateLimitWindow] = field(default_factory=dict)
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get(self, path: str, *, endpoint: str, **kwargs: Any) -> ApiResponse:
+        return self.request("GET", path, endpoint=endpoint, **kwargs)
+
+    def post(self, path: str, *, endpoint: str, **kwargs: Any) -> ApiResponse:
+        return self.request("POST", path, endpoint=endpoint, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth_params: Mapping[str, str] | None = None,
+        auth_headers: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """Send one API request, retrying what is worth retrying.
+
+        `path` may be an absolute URL handed back by the platform (Graph `paging.next`,
+        LinkedIn `paging.links`): its path and query are kept, its host is replaced by
+        our base URL and any credential in it is dropped, so tokens in URLs the platform
+        built never reach our logs or files.
+        """
+        path, params = self._rebase(path, params)
+        url = self.base_url + path
+        query = {**params, **(auth_params or {})}
+        all_headers = {**(headers or {}), **(auth_headers or {})}
+        attempt = 0
+        waits = 0
+        while True:
+            self._wait_for_known_reset(endpoint)
+            outcome = self._send_once(method, url, endpoint, query, json_body, all_headers)
+            if isinstance(outcome, ApiResponse):
+                outcome.path, outcome.params = path, self._public_params(params)
+                return outcome
+            error = outcome
+            if isinstance(error, AuthError | PermanentError):
+                raise error
+            if isinstance(error, RateLimited):
+                wait = self._seconds_until(error.reset_at)
+                if wait is None:
+                    if attempt >= self.policy.max_retries:
+                        error.reset_at = self.clock() + timedelta(seconds=60)
+                        raise error
+                    wait = self.policy.backoff(attempt)
+                    attempt += 1
+                elif wait > self.policy.max_rate_limit_wait or waits >= self.policy.max_rate_limit_waits:
+                    raise error
+                else:
+                    waits += 1
+                self._pause(wait, f"rate limited on {endpoint}")
+                continue
+            if attempt >= self.policy.max_retries:
+                raise error
+            self._pause(self.policy.backoff(attempt), f"{error.error_class} on {endpoint}")
+            attempt += 1
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        query: dict[str, Any],
+        json_body: Any,
+        headers: dict[str, str],
+    ) -> ApiResponse | ApiError:
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=query,
+                json=json_body,
+                headers=headers,
+                timeout=self.policy.timeout,
+            )
+        except requests.Timeout as exc:
+            return TransientError(
+                f"timed out: {self.redactor.text(str(exc))}", platform=self.platform, endpoint=endpoint
+            )
+        except requests.ConnectionError as exc:
+            return TransientError(
+                f"connection failed: {self.redactor.text(str(exc))}",
+                platform=self.platform,
+                endpoint=endpoint,
+            )
+        self.stats.api_calls += 1
+        now = self.clock()
+        if self.observe is not None:
+            window = self.observe(response, endpoint, now)
+            if window is not None:
+                self.windows[endpoint] = window
+        try:
+            body: Any = response.json() if response.content else None
+        except (ValueError, json.JSONDecodeError):
+            body = _NOT_JSON
+        if body is _NOT_JSON and response.status_code < 500:
+            return MalformedResponse(
+                f"response is not JSON ({response.headers.get('Content-Type', 'no content type')})",
+                platform=self.platform,
+                endpoint=endpoint,
+                status=response.status_code,
+                body_text=self.redactor.text(response.text[:2000]),
+            )
+        error = self.classify(response, None if body is _NOT_JSON else body, endpoint)
+        if error is None and response.status_code >= 500:
+            error = TransientError(
+                f"server error {response.status_code}", platform=self.platform, endpoint=endpoint
+            )
+        if error is None and response.status_code >= 400:
+            error = PermanentError(
+                f"unexpected HTTP {response.status_code}",
+                platform=self.platform,
+                endpoint=endpoint,
+                status=response.status_code,
+            )
+        if error is not None:
+            error.message = self.redactor.text(error.message)
+            error.status = error.status or response.status_code
+            if isinstance(error, RateLimited | TransientError) and error.reset_at is None:
+                error.reset_at = _retry_after(response, now)
+            return error
+        return ApiResponse(endpoint, method, "", {}, response.status_code, body, now)
+
+    def _wait_for_known_reset(self, endpoint: str) -> None:
+        """Don't spend a request we know will be refused: wait out an exhausted window."""
+        window = self.windows.get(endpoint)
+        if window is None or window.remaining is None or window.remaining > 0:
+            return
+        wait = self._seconds_until(window.reset_at)
+        if not wait:
+            return
+        if wait > self.policy.max_rate_limit_wait:
+            raise RateLimited(
+                f"quota exhausted ({window.limit} per window)",
+                platform=self.platform,
+                endpoint=endpoint,
+                reset_at=window.reset_at,
+            )
+        self._pause(wait, f"quota of {endpoint} exhausted")
+        del self.windows[endpoint]
+
+    def _seconds_until(self, moment: datetime | None) -> float | None:
+        if moment is None:
+            return None
+        # A small margin: platforms round resets to whole seconds.
+        return max(0.0, (moment - self.clock()).total_seconds()) + 0.05
+
+    def _pause(self, seconds: float, why: str) -> None:
+        log.info("%s: waiting %.2fs (%s)", self.platform, seconds, why)
+        self.stats.retries += 1
+        self.stats.seconds_waited += seconds
+        self.sleep(seconds)
+
+    def _rebase(self, path: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        merged = dict(params or {})
+        if "://" not in path and "?" not in path:
+            return path, merged
+        parts = urlsplit(path)
+        url_path = parts.path
+        # The platform's URL names its own host; ours may carry a path prefix (the
+        # emulator serves each platform under /<platform>).
+        prefix = urlsplit(self.base_url).path.rstrip("/")
+        if prefix and url_path.startswith(prefix + "/"):
+            url_path = url_path[len(prefix) :]
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key.lower() not in SECRET_KEYS:
+                merged.setdefault(key, value)
+        return url_path, merged
+
+    def _public_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self.redactor.data({k: v for k, v in params.items() if k.lower() not in SECRET_KEYS})
+
+
+_NOT_JSON = object()
+
+
+def _retry_after(response: requests.Response, now: datetime) -> datetime | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    if raw.isdigit():
+        return now + timedelta(seconds=int(raw))
+    return None

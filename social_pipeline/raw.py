@@ -1,0 +1,137 @@
+"""The raw landing: every response page as received (minus secrets), one file per account.
+
+    <data>/raw/<platform>/date=<D>/<account>.jsonl.gz     header line, then one page per line
+    <data>/raw/<platform>/date=<D>/_jobs/<job_id>.json    one record per collection attempt
+    <data>/raw/<platform>/date=<D>/_rate_limits.jsonl     windows observed by the last pull
+
+Files are written to a temporary name and renamed, so a reader sees the previous good
+file or the new one, never half of either. A failed attempt leaves the last good file
+of that account in place.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+RAW_FORMAT_VERSION = 1
+
+
+@dataclass
+class RawPull:
+    """One account's landed pull for one day, read back for normalizing."""
+
+    platform: str
+    account_id: str
+    partition_date: date
+    window_start: datetime
+    window_end: datetime
+    collected_at: datetime
+    job_id: str
+    records: list[dict[str, Any]]
+    path: Path
+
+
+def partition_dir(data_dir: Path, platform: str, day: date) -> Path:
+    return data_dir / "raw" / platform / f"date={day.isoformat()}"
+
+
+def _safe_name(account_id: str) -> str:
+    # Account ids are platform ids (digits, UC..., open ids); keep file names boring anyway.
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_pull(
+    data_dir: Path,
+    platform: str,
+    account_id: str,
+    header: dict[str, Any],
+    records: Iterable[dict[str, Any]],
+) -> Path:
+    """Land one account's pages for a day, replacing any earlier pull of that day."""
+    day = date.fromisoformat(header["partition_date"])
+    path = partition_dir(data_dir, platform, day) / f"{_safe_name(account_id)}.jsonl.gz"
+    lines = [json.dumps({"kind": "header", "format": RAW_FORMAT_VERSION, **header}, ensure_ascii=False)]
+    lines.extend(json.dumps(r, ensure_ascii=False, default=str) for r in records)
+    payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=6)
+    atomic_write_bytes(path, payload)
+    return path
+
+
+def write_job(data_dir: Path, platform: str, day: date, job: dict[str, Any]) -> Path:
+    path = partition_dir(data_dir, platform, day) / "_jobs" / f"{job['job_id']}.json"
+    atomic_write_bytes(path, json.dumps(job, default=str).encode())
+    return path
+
+
+def write_rate_limits(data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]) -> None:
+    if not windows:
+        return
+    path = partition_dir(data_dir, platform, day) / "_rate_limits.jsonl"
+    atomic_write_bytes(path, "".join(json.dumps(w) + "\n" for w in windows).encode())
+
+
+def read_pulls(data_dir: Path, platform: str, day: date) -> list[RawPull]:
+    """Every account's landed pull of the day for a platform, in account order."""
+    folder = partition_dir(data_dir, platform, day)
+    pulls = []
+    for path in sorted(folder.glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        header = json.loads(lines[0])
+        records = []
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                # A line we wrote ourselves should always parse; keep it for quarantine.
+                records.append({"kind": "unreadable", "error": f"{path}:{number}: {exc}", "body": None, "body_text": line[:2000]})
+        pulls.append(
+            RawPull(
+                platform=platform,
+                account_id=header["account_id"],
+                partition_date=date.fromisoformat(header["partition_date"]),
+                window_start=datetime.fromisoformat(header["window_start"]),
+                window_end=datetime.fromisoformat(header["window_end"]),
+                collected_at=datetime.fromisoformat(header["collected_at"]),
+                job_id=header["job_id"],
+                records=records,
+                path=path,
+            )
+        )
+    return pulls
+
+
+def read_jobs(data_dir: Path, platform: str, day: date) -> list[dict[str, Any]]:
+    folder = partition_dir(data_dir, platform, day) / "_jobs"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def read_rate_limits(data_dir: Path, platform: str, day: date) -> list[dict[str, Any]]:
+    path = partition_dir(data_dir, platform, day) / "_rate_limits.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,51 @@
+"""Keeping access tokens out of everything the product writes or says."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+REDACTED = "***"
+
+# Names under which a credential travels in a URL, a header or a body.
+SECRET_KEYS = frozenset(
+    {"access_token", "key", "token", "authorization", "client_secret", "refresh_token", "access-token"}
+)
+
+_QUERY_SECRET = re.compile(r"(?i)\b(access_token|key|token|client_secret|refresh_token)=([^&\s\"']+)")
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
+
+
+class Redactor:
+    """Removes known secret values and credential-shaped fragments from text and data.
+
+    Known values are the tokens the run holds; the patterns catch credentials a platform
+    echoes back in a form we did not predict (a `paging.next` URL, an error message).
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if secret and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        value = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
+        return _BEARER.sub(f"Bearer {REDACTED}", value)
+
+    def data(self, value: Any) -> Any:
+        """A deep copy of JSON-like data with secrets removed from keys' values and strings."""
+        if isinstance(value, dict):
+            return {
+                k: (REDACTED if str(k).lower() in SECRET_KEYS else self.data(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.data(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value

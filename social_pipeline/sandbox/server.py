@@ -1,0 +1,295 @@
+"""The emulator's HTTP server: loopback, keep-alive, one background thread per connection.
+
+Each platform lives under its own path prefix (`/x/2/users/...`), so one port serves all
+six and every platform's base URL is `http://127.0.0.1:<port>/<platform>`. Platform
+modules (`sandbox/<platform>.py`) own their routes and wire formats; this module owns
+transport, latency, fault injection, rate-limit windows and the request log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from social_pipeline.platforms import PLATFORMS, base_url_env_var
+from social_pipeline.sandbox.world import World
+
+FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth")
+
+
+@dataclass
+class SandboxConfig:
+    """Knobs of the emulator. Defaults serve a realistic, unthrottled day."""
+
+    accounts_per_platform: int = 2
+    posts_per_day: float = 2.0
+    latency_ms: float = 0.0
+    # Requests allowed per rate-limit window, per platform endpoint and token.
+    rate_limit: int = 100_000
+    rate_limit_window_s: float = 900.0
+    seed: int = 7
+
+
+@dataclass
+class Request:
+    """A request as a platform handler sees it: path without the platform prefix."""
+
+    platform: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: Any
+    received_at: float  # epoch seconds
+
+    def bearer(self) -> str | None:
+        value = self.headers.get("authorization", "")
+        return value[7:].strip() if value.lower().startswith("bearer ") else None
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is: for bodies that are deliberately not JSON
+
+
+@dataclass(frozen=True)
+class RateState:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` matching requests with a failure instead of data.
+
+    kind: `rate_limit` (the platform's own 429/403 shape), `server_error` (5xx),
+    `malformed` (200 with an HTML body), `auth` (the platform's revoked-token answer).
+    """
+
+    kind: str
+    platform: str | None = None
+    path_contains: str | None = None
+    token: str | None = None
+    times: int = 1
+    # For rate_limit: seconds until the window the fault reports resets.
+    reset_in: float = 2.0
+
+    def matches(self, req: Request, token: str | None) -> bool:
+        return (
+            self.times > 0
+            and (self.platform is None or self.platform == req.platform)
+            and (self.path_contains is None or self.path_contains in req.path)
+            and (self.token is None or self.token == token)
+        )
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    platform: str
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    received_at: float
+    status: int
+
+
+class Limiter:
+    """Fixed windows aligned to the clock, per (platform, endpoint, token)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._counts: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, platform: str, endpoint: str, token: str, now: float) -> RateState:
+        start = now - (now % self.window_s)
+        key = (platform, endpoint, token)
+        with self._lock:
+            window_start, used = self._counts.get(key, (start, 0))
+            if window_start != start:
+                used = 0
+            used += 1
+            self._counts[key] = (start, used)
+        return RateState(used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s)
+
+
+class Sandbox:
+    """The emulator: `with Sandbox() as sb:` serves all six APIs on a loopback port."""
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config or SandboxConfig()
+        self.world = World(
+            accounts_per_platform=self.config.accounts_per_platform,
+            posts_per_day=self.config.posts_per_day,
+            seed=self.config.seed,
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+        self.limiter = Limiter(self.config.rate_limit, self.config.rate_limit_window_s)
+        self.faults: list[Fault] = []
+        self.revoked: set[str] = set()
+        self.log: deque[LoggedRequest] = deque(maxlen=200_000)
+        self._lock = threading.Lock()
+        self._handlers = {p: importlib.import_module(f"social_pipeline.sandbox.{p}") for p in PLATFORMS}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> Sandbox:
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "sandbox not started"
+        return self._server.server_address[1]
+
+    def base_url(self, platform: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{platform}"
+
+    def env(self) -> dict[str, str]:
+        """`SOCIAL_PIPELINE_<PLATFORM>_BASE_URL` for every platform, pointing here."""
+        return {base_url_env_var(p): self.base_url(p) for p in PLATFORMS}
+
+    # -- knobs ------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> Fault:
+        if fault.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {fault.kind!r}; use one of {FAULT_KINDS}")
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def revoke(self, token: str) -> None:
+        """From now on, requests with this token get the platform's invalid-token answer."""
+        self.revoked.add(token)
+
+    def requests_for(self, platform: str, path_contains: str = "") -> list[LoggedRequest]:
+        return [r for r in list(self.log) if r.platform == platform and path_contains in r.path]
+
+    def rate(self, req: Request, endpoint: str, token: str) -> RateState:
+        return self.limiter.hit(req.platform, endpoint, token, req.received_at)
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def dispatch(self, req: Request) -> Reply:
+        module = self._handlers[req.platform]
+        token = module.token_of(req)
+        fault = self._take_fault(req, token)
+        if fault is not None:
+            if fault.kind == "malformed":
+                return Reply(
+                    200,
+                    raw=b"<html><body>502 Bad Gateway</body></html>",
+                    headers={"Content-Type": "text/html"},
+                )
+            return module.fault_reply(fault.kind, req, self, req.received_at + fault.reset_in)
+        if not token or token in self.revoked:
+            return module.fault_reply("auth", req, self, None)
+        return module.handle(req, self)
+
+    def _take_fault(self, req: Request, token: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(req, token):
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Without this, keep-alive plus delayed ACK costs ~40 ms per request.
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the request log is `Sandbox.log`; stderr noise helps no one
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            platform, _, rest = parts.path.lstrip("/").partition("/")
+            received = time.time()
+            if platform not in PLATFORMS:
+                reply = Reply(404, {"error": f"unknown platform prefix {platform!r}"})
+            else:
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                req = Request(
+                    platform=platform,
+                    method=self.command,
+                    path="/" + rest,
+                    query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                    received_at=received,
+                )
+                if sandbox.config.latency_ms:
+                    time.sleep(sandbox.config.latency_ms / 1000)
+                try:
+                    reply = sandbox.dispatch(req)
+                except Exception as exc:  # an emulator bug must look like a 500, not hang
+                    reply = Reply(500, {"error": {"message": f"emulator error: {exc!r}"}})
+                sandbox.log.append(
+                    LoggedRequest(platform, self.command, req.path, req.query, body, received, reply.status)
+                )
+            payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            headers = {"Content-Type": "application/json; charset=UTF-8", **reply.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler

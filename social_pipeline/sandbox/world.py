@@ -1,0 +1,263 @@
+"""A deterministic synthetic world: accounts, posts and metrics that grow with age.
+
+Everything is a pure function of (seed, platform, account, day, index, observation time),
+computed on demand, so the world serves thousands of accounts without holding them in
+memory and two emulators with the same config serve the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+
+from social_pipeline.platforms import PLATFORMS
+from social_pipeline.settings import SANDBOX_TOKEN_ENV, Account
+
+# Posts exist from this day on; a window reaching further back simply finds none.
+HISTORY_START = date(2025, 6, 1)
+
+# Each platform's own content types, in its own vocabulary; the emulator modules map
+# them onto wire fields (Graph media_type, X media type, TikTok has video only...).
+CONTENT_TYPES: dict[str, tuple[str, ...]] = {
+    "facebook": ("status", "photo", "video", "link", "album"),
+    "instagram": ("IMAGE", "VIDEO", "CAROUSEL_ALBUM", "REELS"),
+    "x": ("text", "photo", "video", "animated_gif"),
+    "linkedin": ("text", "image", "video", "article", "multi_image"),
+    "youtube": ("video", "short", "live"),
+    "tiktok": ("video",),
+}
+
+_TEXTS = (
+    "Launch day! 🚀 Check out what's new",
+    "Behind the scenes at the studio",
+    "Nouveautés de la semaine — découvrez-les",
+    "¿Qué opinas? Cuéntanos en los comentarios",
+    "新品发布 — 欢迎关注",
+    "Weekly tips: 5 ways to grow your audience",
+    "",  # some posts carry media only
+    "We're hiring engineers in Zürich & Kraków",
+)
+
+
+def _h(*parts: object) -> int:
+    """A stable 64-bit hash (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _unit(*parts: object) -> float:
+    return _h(*parts) / 2**64
+
+
+def _account_id(platform: str, n: int) -> str:
+    if platform == "facebook":
+        return str(100000000000000 + 1000 * n + 1)
+    if platform == "instagram":
+        return str(17841400000000000 + 1000 * n + 7)
+    if platform == "x":
+        return str(2244994945 + 7919 * n)
+    if platform == "linkedin":
+        return str(5515715 + 31 * n)
+    if platform == "youtube":
+        return "UC" + hashlib.sha1(f"yt{n}".encode()).hexdigest()[:22]
+    return "-000" + hashlib.sha1(f"tt{n}".encode()).hexdigest()[:28]  # TikTok open_id
+
+
+def sandbox_accounts(per_platform: int = 2) -> tuple[Account, ...]:
+    """The built-in accounts: `per_platform` on each platform, all on the sandbox token."""
+    return tuple(
+        Account(platform, _account_id(platform, n), f"Sandbox {platform} {n + 1}", SANDBOX_TOKEN_ENV)
+        for platform in PLATFORMS
+        for n in range(per_platform)
+    )
+
+
+@dataclass(frozen=True)
+class Post:
+    platform: str
+    account_id: str
+    post_id: str
+    created_at: datetime
+    content_type: str
+    text: str
+    seq: int  # position in the account's history: the basis of numeric ids
+
+    @property
+    def media_url(self) -> str:
+        return f"https://media.sandbox.example/{self.platform}/{self.post_id}.jpg"
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    platform: str
+    account_id: str
+    name: str
+    handle: str
+    base_followers: int
+    daily_growth: float
+
+
+@dataclass
+class World:
+    """The synthetic world. `clock` is when metrics are observed (freeze it in tests)."""
+
+    accounts_per_platform: int = 2
+    posts_per_day: float = 2.0
+    seed: int = 7
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self._accounts: dict[tuple[str, str], SandboxAccount] = {}
+        for account in sandbox_accounts(self.accounts_per_platform):
+            n = len([k for k in self._accounts if k[0] == account.platform])
+            self._accounts[(account.platform, account.account_id)] = SandboxAccount(
+                platform=account.platform,
+                account_id=account.account_id,
+                name=account.name,
+                handle=f"sandbox_{account.platform}_{n + 1}",
+                base_followers=1000 + _h(self.seed, account.account_id) % 90000,
+                daily_growth=5 + (_h(self.seed, "g", account.account_id) % 200),
+            )
+        # Post ids start with a per-account prefix: look-ups by id need no scan.
+        self._by_prefix: dict[tuple[str, str], str] = {
+            (p, _post_id(p, a, 0)[: -_SEQ_WIDTH[p]]): a for (p, a) in self._accounts
+        }
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def accounts(self, platform: str) -> list[SandboxAccount]:
+        return [a for (p, _), a in self._accounts.items() if p == platform]
+
+    def account(self, platform: str, account_id: str) -> SandboxAccount | None:
+        return self._accounts.get((platform, account_id))
+
+    def followers(self, account: SandboxAccount, at: datetime | None = None) -> dict[str, int]:
+        """Follower counts as of `at`: a trend plus a wobble that changes day to day."""
+        at = at or self.clock()
+        days = (at.date() - HISTORY_START).days
+        wobble = int((_unit(self.seed, account.account_id, at.date()) - 0.3) * 40)
+        return {
+            "followers": max(0, int(account.base_followers + account.daily_growth * days) + wobble),
+            "following": 50 + _h(account.account_id, "following") % 400,
+            "posts_count": self.posts_count(account, at),
+        }
+
+    # -- posts ------------------------------------------------------------------------
+
+    def posts_on_day(self, platform: str, account_id: str, day: date) -> list[Post]:
+        """The posts created on `day`, oldest first (observation time does not matter)."""
+        return list(_posts_on_day(self.seed, self.posts_per_day, platform, account_id, day))
+
+    def posts_between(
+        self, platform: str, account_id: str, start: datetime, end: datetime
+    ) -> Iterator[Post]:
+        """Posts with start <= created_at < end that exist by now, newest first."""
+        end = min(end, self.clock())
+        start = max(start, datetime.combine(HISTORY_START, time.min, tzinfo=UTC))
+        day = end.date()
+        while day >= start.date():
+            for post in reversed(self.posts_on_day(platform, account_id, day)):
+                if start <= post.created_at < end:
+                    yield post
+            day -= timedelta(days=1)
+
+    def posts_count(self, account: SandboxAccount, at: datetime) -> int:
+        # An estimate is enough for a profile's media/video/tweet count.
+        days = max(0, (at.date() - HISTORY_START).days)
+        return int(days * self.posts_per_day)
+
+    def find_post(self, platform: str, post_id: str) -> Post | None:
+        """The post with this id, by decoding the day and index encoded in it."""
+        return _decode_post(self, platform, post_id)
+
+    def metrics(self, post: Post, at: datetime | None = None) -> dict[str, int]:
+        """Engagement as of `at`: grows fast on day one, then flattens (log curve)."""
+        at = at or self.clock()
+        hours = max(0.0, (at - post.created_at).total_seconds() / 3600)
+        growth = math.log1p(hours) / math.log1p(24 * 28)
+        pop = 0.2 + 1.8 * _unit(self.seed, post.post_id, "pop")
+        views = int(5000 * pop * growth)
+        return {
+            "views": views,
+            "reach": int(views * 0.7),
+            "likes": int(views * 0.05),
+            "comments": int(views * 0.006),
+            "shares": int(views * 0.004),
+            "saves": int(views * 0.003),
+            "clicks": int(views * 0.01),
+            "quotes": int(views * 0.001),
+            "bookmarks": int(views * 0.002),
+        }
+
+
+# Post ids encode (account index, day, index) so the emulator can find a post from its id
+# alone, as the real batch endpoints do, without keeping an index in memory.
+def _seq(day: date, index: int) -> int:
+    return (day - HISTORY_START).days * 100 + index
+
+
+def _post_id(platform: str, account_id: str, seq: int) -> str:
+    if platform == "facebook":
+        return f"{account_id}_{seq}" if seq else f"{account_id}_"
+    if platform == "instagram":
+        return f"1790{int(account_id) % 10**6:06d}{seq:08d}"
+    if platform == "x":
+        return f"18{int(account_id) % 10**8:08d}{seq:08d}"
+    if platform == "linkedin":
+        return f"urn:li:share:7{int(account_id) % 10**7:07d}{seq:08d}"
+    if platform == "youtube":
+        return f"v{_h(account_id) % 10**4:04d}{seq:06d}"  # 11 characters, like a real id
+    return f"73{_h(account_id) % 10**8:08d}{seq:09d}"
+
+
+@lru_cache(maxsize=65536)
+def _posts_on_day(
+    seed: int, posts_per_day: float, platform: str, account_id: str, day: date
+) -> tuple[Post, ...]:
+    if day < HISTORY_START:
+        return ()
+    whole = int(posts_per_day)
+    count = whole + (1 if _unit(seed, account_id, day, "n") < posts_per_day - whole else 0)
+    count = min(count, 99)
+    types = CONTENT_TYPES[platform]
+    moments = sorted(int(_unit(seed, account_id, day, i) * 86400) for i in range(count))
+    posts = []
+    for i, second in enumerate(moments):
+        seq = _seq(day, i)
+        posts.append(
+            Post(
+                platform=platform,
+                account_id=account_id,
+                post_id=_post_id(platform, account_id, seq),
+                created_at=datetime.combine(day, time.min, tzinfo=UTC) + timedelta(seconds=second),
+                content_type=types[_h(seed, account_id, day, i, "t") % len(types)],
+                text=_TEXTS[_h(seed, account_id, day, i, "x") % len(_TEXTS)],
+                seq=seq,
+            )
+        )
+    return tuple(posts)
+
+
+_SEQ_WIDTH = {"facebook": 1, "instagram": 8, "x": 8, "linkedin": 8, "youtube": 6, "tiktok": 9}
+
+
+def _decode_post(world: World, platform: str, post_id: str) -> Post | None:
+    if platform == "facebook":
+        prefix, _, tail = post_id.rpartition("_")
+        prefix += "_"
+    else:
+        width = _SEQ_WIDTH[platform]
+        prefix, tail = post_id[:-width], post_id[-width:]
+    account_id = world._by_prefix.get((platform, prefix))
+    if account_id is None or not tail.isdigit():
+        return None
+    seq = int(tail)
+    day = HISTORY_START + timedelta(days=seq // 100)
+    for post in world.posts_on_day(platform, account_id, day):
+        if post.post_id == post_id:
+            return post if post.created_at <= world.clock() else None
+    return None

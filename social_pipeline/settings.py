@@ -1,0 +1,211 @@
+"""The accounts file and the environment, validated once, with errors that say how to fix them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from social_pipeline.platforms import DEFAULT_BASE_URLS, PLATFORMS, base_url_env_var
+from social_pipeline.window import DEFAULT_WINDOW_DAYS
+
+ACCOUNTS_ENV = "SOCIAL_PIPELINE_ACCOUNTS"
+DATA_DIR_ENV = "SOCIAL_PIPELINE_DATA_DIR"
+WINDOW_DAYS_ENV = "SOCIAL_PIPELINE_WINDOW_DAYS"
+MAX_WAIT_ENV = "SOCIAL_PIPELINE_MAX_RATE_LIMIT_WAIT"
+START_DATE_ENV = "SOCIAL_PIPELINE_START_DATE"
+SANDBOX_ACCOUNTS_ENV = "SOCIAL_PIPELINE_SANDBOX_ACCOUNTS"
+SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
+
+# Sandbox accounts read their token from here; unset, the emulator's public token is used.
+SANDBOX_TOKEN_ENV = "SOCIAL_PIPELINE_SANDBOX_TOKEN"
+SANDBOX_DEFAULT_TOKEN = "sandbox-token-not-secret"
+
+DEFAULT_START_DATE = date(2026, 1, 1)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SettingsError(ValueError):
+    """The accounts file or environment is wrong; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Account:
+    platform: str
+    account_id: str
+    name: str
+    token_env: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.account_id}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    accounts: tuple[Account, ...]
+    data_dir: Path
+    base_urls: Mapping[str, str]
+    accounts_file: Path | None = None  # None: the built-in sandbox
+    window_days: int = DEFAULT_WINDOW_DAYS
+    max_rate_limit_wait: float = 60.0
+    start_date: date = DEFAULT_START_DATE
+    sandbox_accounts_per_platform: int = 2
+    sandbox_posts_per_day: float = 2.0
+    overridden_base_urls: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.accounts_file is None
+
+    def accounts_for(self, platform: str, only: set[str] | None = None) -> list[Account]:
+        return [
+            a
+            for a in self.accounts
+            if a.platform == platform and (not only or a.account_id in only)
+        ]
+
+    def token_for(self, account: Account, environ: Mapping[str, str] | None = None) -> str:
+        """The account's access token, read from its environment variable at call time."""
+        env = os.environ if environ is None else environ
+        value = env.get(account.token_env, "")
+        if not value and self.is_sandbox and account.token_env == SANDBOX_TOKEN_ENV:
+            return SANDBOX_DEFAULT_TOKEN
+        if not value.strip():
+            raise SettingsError(
+                f"{account.platform} account {account.account_id} ({account.name}): "
+                f"environment variable {account.token_env} is not set or empty; "
+                f"export {account.token_env}=<access token>"
+            )
+        return value.strip()
+
+
+def load_accounts(path: Path) -> tuple[Account, ...]:
+    """Parse and validate an accounts file (DESIGN.md, "Accounts file")."""
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{where}: accounts file not found; fix {ACCOUNTS_ENV} or create the file"
+        ) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SettingsError(f"{where}: malformed YAML{at}: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("accounts"), list):
+        raise SettingsError(f"{where}: expected a top-level 'accounts:' list of entries")
+
+    accounts: list[Account] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, entry in enumerate(doc["accounts"], start=1):
+        here = f"{where}: accounts entry {index}"
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{here}: expected a mapping with platform, account_id, name, token_env")
+        platform = str(entry.get("platform", "")).strip().lower()
+        if platform not in PLATFORMS:
+            raise SettingsError(
+                f"{here}: unknown platform {entry.get('platform')!r}; use one of {', '.join(PLATFORMS)}"
+            )
+        account_id = str(entry.get("account_id", "") or "").strip()
+        if not account_id:
+            raise SettingsError(f"{here} ({platform}): account_id is missing; add the platform's own id")
+        here = f"{here} ({platform} {account_id})"
+        token_env = str(entry.get("token_env", "") or "").strip()
+        if not token_env:
+            raise SettingsError(
+                f"{here}: token_env is missing or empty; name the environment variable that holds the token"
+            )
+        if not _ENV_NAME.match(token_env):
+            raise SettingsError(
+                f"{here}: token_env {token_env!r} is not an environment variable name "
+                "(put the variable's name here, never the token itself)"
+            )
+        key = (platform, account_id)
+        if key in seen:
+            raise SettingsError(
+                f"{here}: duplicate of entry {seen[key]}; each platform account may appear once"
+            )
+        seen[key] = index
+        name = str(entry.get("name") or account_id)
+        accounts.append(Account(platform, account_id, name, token_env))
+    return tuple(accounts)
+
+
+def check_tokens(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """One message per account whose token variable is unset or empty."""
+    problems = []
+    for account in settings.accounts:
+        try:
+            settings.token_for(account, environ)
+        except SettingsError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={value} must not be negative")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment (DESIGN.md, "Environment")."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get(DATA_DIR_ENV, "").strip() or "data").absolute()
+    overridden = frozenset(p for p in PLATFORMS if env.get(base_url_env_var(p), "").strip())
+    base_urls = {
+        p: env.get(base_url_env_var(p), "").strip().rstrip("/") or DEFAULT_BASE_URLS[p]
+        for p in PLATFORMS
+    }
+    start_raw = env.get(START_DATE_ENV, "").strip()
+    try:
+        start_date = date.fromisoformat(start_raw) if start_raw else DEFAULT_START_DATE
+    except ValueError:
+        raise SettingsError(f"{START_DATE_ENV}={start_raw!r} is not a YYYY-MM-DD date") from None
+    sandbox_n = _int_env(env, SANDBOX_ACCOUNTS_ENV, 2)
+    common = dict(
+        data_dir=data_dir,
+        base_urls=base_urls,
+        window_days=_int_env(env, WINDOW_DAYS_ENV, DEFAULT_WINDOW_DAYS),
+        max_rate_limit_wait=_float_env(env, MAX_WAIT_ENV, 60.0),
+        start_date=start_date,
+        sandbox_accounts_per_platform=sandbox_n,
+        sandbox_posts_per_day=_float_env(env, SANDBOX_POSTS_PER_DAY_ENV, 2.0),
+        overridden_base_urls=overridden,
+    )
+    accounts_path = env.get(ACCOUNTS_ENV, "").strip()
+    if accounts_path:
+        path = Path(accounts_path).absolute()
+        return Settings(accounts=load_accounts(path), accounts_file=path, **common)
+
+    from social_pipeline.sandbox.world import sandbox_accounts
+
+    return Settings(accounts=sandbox_accounts(sandbox_n), accounts_file=None, **common)
