@@ -2,7 +2,9 @@
 
     <data>/raw/<platform>/date=<D>/<account>.jsonl.gz     header line, then one page per line
     <data>/raw/<platform>/date=<D>/_jobs/<job_id>.json    one record per collection attempt
-    <data>/raw/<platform>/date=<D>/_rate_limits.jsonl     windows observed by the last pull
+    <data>/raw/<platform>/date=<D>/_rate_limits.jsonl     latest window seen per endpoint
+    <data>/raw/<platform>/date=<D>/_partial/<account>.jsonl.gz  a failed retry's pages, kept
+                                                           beside an earlier complete pull
 
 Files are written to a temporary name and renamed, so a reader sees the previous good
 file or the new one, never half of either. A failed attempt leaves the last good file
@@ -64,21 +66,27 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
-def write_pull(
-    data_dir: Path,
-    platform: str,
-    account_id: str,
-    header: dict[str, Any],
-    records: Iterable[dict[str, Any]],
-) -> Path:
-    """Land one account's pages for a day, replacing any earlier pull of that day."""
-    day = date.fromisoformat(header["partition_date"])
-    path = partition_dir(data_dir, platform, day) / f"{_safe_name(account_id)}.jsonl.gz"
+def write_pull(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]]) -> Path:
+    """Land one account's pages for a day at `path`, replacing what was there."""
     lines = [json.dumps({"kind": "header", "format": RAW_FORMAT_VERSION, **header}, ensure_ascii=False)]
     lines.extend(json.dumps(r, ensure_ascii=False, default=str) for r in records)
     payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=6)
     atomic_write_bytes(path, payload)
     return path
+
+
+def pull_path(folder: Path, account_id: str) -> Path:
+    return folder / f"{_safe_name(account_id)}.jsonl.gz"
+
+
+def pull_is_complete(folder: Path, account_id: str) -> bool:
+    """True when the landed pull of this account is from a successful attempt."""
+    path = pull_path(folder, account_id)
+    if not path.exists():
+        return False
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        header = json.loads(handle.readline())
+    return header.get("status", "success") == "success"
 
 
 def write_job(data_dir: Path, platform: str, day: date, job: dict[str, Any]) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -58,6 +58,8 @@ class Settings:
     sandbox_accounts_per_platform: int = 2
     sandbox_posts_per_day: float = 2.0
     overridden_base_urls: frozenset[str] = field(default_factory=frozenset)
+    # How a token variable is read; Dagster passes one going through EnvVar.
+    token_lookup: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_sandbox(self) -> bool:
@@ -72,8 +74,12 @@ class Settings:
 
     def token_for(self, account: Account, environ: Mapping[str, str] | None = None) -> str:
         """The account's access token, read from its environment variable at call time."""
-        env = os.environ if environ is None else environ
-        value = env.get(account.token_env, "")
+        if environ is not None:
+            value = environ.get(account.token_env, "")
+        elif self.token_lookup is not None:
+            value = self.token_lookup(account.token_env) or ""
+        else:
+            value = os.environ.get(account.token_env, "")
         if not value and self.is_sandbox and account.token_env == SANDBOX_TOKEN_ENV:
             return SANDBOX_DEFAULT_TOKEN
         if not value.strip():
@@ -176,7 +182,10 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    token_lookup: Callable[[str], str | None] | None = None,
+) -> Settings:
     """Settings from the environment (DESIGN.md, "Environment")."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get(DATA_DIR_ENV, "").strip() or "data").absolute()
@@ -200,6 +209,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sandbox_accounts_per_platform=sandbox_n,
         sandbox_posts_per_day=_float_env(env, SANDBOX_POSTS_PER_DAY_ENV, 2.0),
         overridden_base_urls=overridden,
+        token_lookup=token_lookup,
     )
     accounts_path = env.get(ACCOUNTS_ENV, "").strip()
     if accounts_path:

@@ -1,0 +1,145 @@
+"""`social-pipeline`: collect a day through Dagster, and read the warehouse from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from social_pipeline.platforms import PLATFORMS
+from social_pipeline.settings import SettingsError, check_tokens, load_settings
+
+EXAMPLE_QUERY = """SELECT platform,
+       count(*)                          AS posts,
+       sum(likes)                        AS likes,
+       round(avg(engagement_rate), 5)    AS avg_engagement_rate
+FROM post_engagement_metrics
+GROUP BY platform
+ORDER BY platform"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="social-pipeline", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="command")
+
+    collect = sub.add_parser("collect", help="collect a day (all assets) through Dagster")
+    collect.add_argument("--date", type=_day, help="collection day, YYYY-MM-DD (default: yesterday, UTC)")
+    collect.add_argument("--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)")
+    collect.add_argument("--account", action="append", help="only this account id (repeatable)")
+    collect.set_defaults(run=_collect)
+
+    for name, text in (
+        ("posts", "posts with their latest metrics"),
+        ("followers", "an account's daily follower history"),
+        ("jobs", "collection attempts, newest first"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--account", help="only this account id")
+        cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        cmd.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all)")
+        cmd.set_defaults(run=_show, table=name)
+
+    check = sub.add_parser("check", help="validate the accounts file and token variables")
+    check.set_defaults(run=_check)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this project")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(run=_ui)
+    return parser
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def dagster_home() -> Path:
+    """$DAGSTER_HOME, else the folder holding this project's dagster.yaml (history persists)."""
+    home = os.environ.get("DAGSTER_HOME", "").strip()
+    if home:
+        path = Path(home).absolute()
+    elif Path("dagster.yaml").exists():
+        path = Path.cwd()
+    else:
+        path = Path(".dagster_home").absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(path)
+    return path
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from social_pipeline.defs.launch import run_collection
+
+    settings = load_settings()
+    day = args.date or (datetime.now(UTC).date() - timedelta(days=1))
+    home = dagster_home()
+    where = settings.accounts_file or "built-in sandbox (no credentials needed)"
+    print(f"Collecting {day} for {where}; Dagster history in {home}")
+    result = run_collection(settings, day, platforms=args.platform or (), accounts=args.account or ())
+    print(result.report())
+    if result.warehouse.exists():
+        print(f"\nWarehouse: {result.warehouse}")
+        print(f"Example query (duckdb {result.warehouse} -readonly):\n{EXAMPLE_QUERY};\n")
+        from social_pipeline.warehouse import query
+
+        print(query(settings.data_dir, EXAMPLE_QUERY))
+    return 0 if result.success else 1
+
+
+def _show(args: argparse.Namespace) -> int:
+    from social_pipeline import views
+
+    settings = load_settings()
+    frame = views.read(settings.data_dir, args.table, account=args.account, limit=args.limit)
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            print(frame)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    problems = check_tokens(settings)
+    source = settings.accounts_file or "built-in sandbox"
+    print(f"{len(settings.accounts)} accounts from {source}")
+    for problem in problems:
+        print(f"  problem: {problem}")
+    return 1 if problems else 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    home = dagster_home()
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (history in {home})")
+    os.execvp(
+        "dagster",
+        ["dagster", "dev", "-m", "social_pipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)],
+    )
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

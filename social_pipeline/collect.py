@@ -1,0 +1,208 @@
+"""One platform's collection day: every account pulled, isolated, landed and recorded.
+
+This is what the `raw_<platform>` assets call. One bad account (expired token, quota
+spent) becomes a failed job record; the others still land.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from social_pipeline import raw
+from social_pipeline.clients import client_class, make_session
+from social_pipeline.clients.base import RawPage
+from social_pipeline.clients.errors import ApiError
+from social_pipeline.clients.http import ApiSession, CallStats, RetryPolicy
+from social_pipeline.redact import Redactor
+from social_pipeline.settings import Account, Settings, SettingsError
+from social_pipeline.window import CollectionWindow
+
+log = logging.getLogger("social_pipeline.collect")
+
+
+@dataclass
+class PlatformPull:
+    """The outcome of one platform's day, for the asset's metadata."""
+
+    platform: str
+    day: date
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return sum(j["status"] == "success" for j in self.jobs)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [j for j in self.jobs if j["status"] != "success"]
+
+    def total(self, key: str) -> float:
+        return sum(j[key] or 0 for j in self.jobs)
+
+
+def collect_platform(
+    settings: Settings,
+    platform: str,
+    day: date,
+    *,
+    base_url: str,
+    only_accounts: Sequence[str] = (),
+    attempt: int = 1,
+    run_id: str | None = None,
+    workers: int = 4,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PlatformPull:
+    """Pull every (or each named) account of `platform` for collection day `day`."""
+    accounts = settings.accounts_for(platform, set(only_accounts) or None)
+    missing = set(only_accounts) - {a.account_id for a in accounts}
+    if missing:
+        raise SettingsError(
+            f"{platform}: no account {', '.join(sorted(missing))} in "
+            f"{settings.accounts_file or 'the built-in sandbox'}"
+        )
+    window = CollectionWindow(day, settings.window_days)
+    policy = policy or RetryPolicy(max_rate_limit_wait=settings.max_rate_limit_wait)
+    started = time.monotonic()
+    local = threading.local()
+    sessions: list[ApiSession] = []
+    lock = threading.Lock()
+
+    def session() -> ApiSession:
+        # ApiSession is not thread-safe: one per worker thread, reused across accounts.
+        if not hasattr(local, "session"):
+            local.session = make_session(platform, base_url, policy=policy, redactor=Redactor())
+            with lock:
+                sessions.append(local.session)
+        return local.session
+
+    def one(account: Account) -> dict[str, Any]:
+        return collect_account(settings, account, window, session(), attempt=attempt, run_id=run_id)
+
+    pull = PlatformPull(platform, day)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(accounts) or 1))) as pool:
+        for done, job in enumerate(pool.map(one, accounts), start=1):
+            pull.jobs.append(job)
+            if progress and (done % 50 == 0 or done == len(accounts)):
+                progress(f"{platform}: {done}/{len(accounts)} accounts collected")
+    windows = [w.to_record() for s in sessions for w in s.windows.values()]
+    _merge_rate_limits(settings.data_dir, platform, day, windows)
+    for s in sessions:
+        s.close()
+    pull.seconds = round(time.monotonic() - started, 3)
+    return pull
+
+
+def collect_account(
+    settings: Settings,
+    account: Account,
+    window: CollectionWindow,
+    session: ApiSession,
+    *,
+    attempt: int = 1,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Pull one account, land what was collected and record the attempt. Never raises."""
+    job_id = uuid.uuid4().hex
+    started_at = datetime.now(UTC)
+    before = session.stats.copy()
+    pages: list[RawPage] = []
+    error: Exception | None = None
+    try:
+        token = settings.token_for(account)
+        client = client_class(account.platform)(session, account.account_id, token)
+        for page in client.collect(window):
+            pages.append(page)
+    except ApiError as exc:
+        exc.account_id = account.account_id
+        error = exc
+    except SettingsError as exc:
+        error = exc
+    except Exception as exc:  # a bug must fail this account only, loudly
+        log.exception("%s account %s: unexpected error", account.platform, account.account_id)
+        error = exc
+    stats: CallStats = session.stats.since(before)
+    status = "success" if error is None else ("partial" if pages else "failed")
+    job = {
+        "job_id": job_id,
+        "platform": account.platform,
+        "account_id": account.account_id,
+        "partition_date": window.day.isoformat(),
+        "status": status,
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "posts_collected": sum(len(p.post_ids) for p in pages if p.kind == "posts"),
+        "api_calls": stats.api_calls,
+        "retries": stats.retries,
+        "seconds_waited": stats.seconds_waited,
+        "attempt": attempt,
+        "error_class": _error_class(error),
+        "error": session.redactor.text(str(error)) if error else None,
+        "reset_at": _reset_at(error),
+        "run_id": run_id,
+    }
+    if pages:
+        _land(settings.data_dir, account, window, job, pages, session.redactor)
+    raw.write_job(settings.data_dir, account.platform, window.day, job)
+    if error is not None:
+        log.warning("%s", job["error"])
+    return job
+
+
+def _land(
+    data_dir: Path,
+    account: Account,
+    window: CollectionWindow,
+    job: dict[str, Any],
+    pages: list[RawPage],
+    redactor: Redactor,
+) -> None:
+    """Write the pages. A partial pull never replaces a complete one of the same day."""
+    header = {
+        "platform": account.platform,
+        "account_id": account.account_id,
+        "partition_date": window.day.isoformat(),
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "collected_at": job["started_at"],
+        "job_id": job["job_id"],
+        "status": job["status"],
+    }
+    records = [redactor.data(p.to_record()) for p in pages]
+    folder = raw.partition_dir(data_dir, account.platform, window.day)
+    if job["status"] != "success" and raw.pull_is_complete(folder, account.account_id):
+        folder = folder / "_partial"
+    raw.write_pull(raw.pull_path(folder, account.account_id), header, records)
+
+
+def _merge_rate_limits(data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]) -> None:
+    latest = {w["endpoint"]: w for w in raw.read_rate_limits(data_dir, platform, day)}
+    for w in windows:
+        if w["endpoint"] not in latest or w["observed_at"] >= latest[w["endpoint"]]["observed_at"]:
+            latest[w["endpoint"]] = w
+    raw.write_rate_limits(data_dir, platform, day, sorted(latest.values(), key=lambda w: w["endpoint"]))
+
+
+def _error_class(error: Exception | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, ApiError):
+        return error.error_class
+    if isinstance(error, SettingsError):
+        return "config"
+    return "internal"
+
+
+def _reset_at(error: Exception | None) -> str | None:
+    reset = getattr(error, "reset_at", None)
+    return reset.isoformat() if reset else None

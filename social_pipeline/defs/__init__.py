@@ -1,0 +1,1 @@
+"""Dagster definitions: thin wrappers that read config and call the plain modules."""

@@ -1,0 +1,83 @@
+"""`raw_<platform>`: one asset per platform that lands each account's pages for a day."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from social_pipeline.collect import PlatformPull, collect_platform
+from social_pipeline.defs.partitions import daily_partitions
+from social_pipeline.defs.resources import PipelineResource
+from social_pipeline.platforms import PLATFORMS
+from social_pipeline.window import parse_day
+
+# Step retries are for crashes (disk full, killed worker), not API errors: those are
+# retried inside the HTTP layer and recorded per account, so a retry here re-pulls
+# only after the whole step failed.
+RAW_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+class CollectConfig(dg.Config):
+    """Launchpad config. Name account ids to collect just those ("collect this account now")."""
+
+    accounts: list[str] = []
+
+
+def raw_asset(platform: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"raw_{platform}",
+        partitions_def=daily_partitions,
+        group_name="raw",
+        kinds={"python", "json"},
+        pool=f"api_{platform}",
+        retry_policy=RAW_RETRY,
+        tags={"platform": platform},
+        description=(
+            f"Every {platform} account's profile, posts of the 28-day window ending on the "
+            f"partition day, and their current metrics, as received from the API, under "
+            f"data/raw/{platform}/date=D/. One failed account is recorded and the rest land."
+        ),
+    )
+    def _raw(
+        context: dg.AssetExecutionContext, config: CollectConfig, pipeline: PipelineResource
+    ) -> dg.MaterializeResult:
+        settings = pipeline.settings()
+        day = parse_day(context.partition_key)
+        with pipeline.base_urls(settings) as urls:
+            pull = collect_platform(
+                settings,
+                platform,
+                day,
+                base_url=urls[platform],
+                only_accounts=config.accounts,
+                attempt=context.retry_number + 1,
+                run_id=context.run_id,
+                progress=context.log.info,
+            )
+        for job in pull.failed:
+            context.log.warning(f"{job['status']}: {job['error']}")
+        return dg.MaterializeResult(metadata=pull_metadata(pull))
+
+    return _raw
+
+
+def pull_metadata(pull: PlatformPull) -> dict[str, dg.MetadataValue | int | float | str]:
+    rows = [
+        f"| {j['account_id']} | {j['status']} | {j['error_class']} | {j['reset_at'] or ''} | {(j['error'] or '')[:160]} |"
+        for j in pull.failed
+    ]
+    failures = "\n".join(["| account | status | class | reset at | error |", "|---|---|---|---|---|", *rows])
+    return {
+        "accounts_ok": pull.ok,
+        "accounts_failed": len(pull.failed),
+        "posts": int(pull.total("posts_collected")),
+        "api_calls": int(pull.total("api_calls")),
+        "retries": int(pull.total("retries")),
+        "seconds_waited": round(pull.total("seconds_waited"), 3),
+        "seconds": pull.seconds,
+        "failures": dg.MetadataValue.md(failures if rows else "none"),
+    }
+
+
+raw_assets = [raw_asset(p) for p in PLATFORMS]

@@ -1,0 +1,50 @@
+"""The analysts' DuckDB warehouse, rebuilt from the lake and swapped in with a rename."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from social_pipeline.defs.partitions import daily_partitions
+from social_pipeline.defs.resources import PipelineResource
+from social_pipeline.warehouse import build_warehouse
+
+TABLES = {
+    "social_posts": "One row per post, latest version.",
+    "post_engagement_metrics": "One row per post, latest metrics.",
+    "engagement_snapshots_table": "One row per post per day.",
+    "follower_metrics": "One row per account, latest counts.",
+    "follower_snapshots_table": "One row per account per day.",
+    "data_collection_jobs": "One row per account collection attempt.",
+    "api_rate_limits": "Latest known rate-limit window per platform endpoint.",
+}
+# Asset keys live under `warehouse/` so two snapshot tables don't clash with the lake assets.
+SPECS = [
+    dg.AssetSpec(
+        ["warehouse", name.removesuffix("_table")],
+        deps=["posts", "engagement_snapshots", "follower_snapshots"],
+        description=f"DuckDB table `{name.removesuffix('_table')}`: {text}",
+        group_name="warehouse",
+        kinds={"duckdb"},
+    )
+    for name, text in TABLES.items()
+]
+
+
+@dg.multi_asset(specs=SPECS, partitions_def=daily_partitions, pool="warehouse")
+def warehouse(context: dg.AssetExecutionContext, pipeline: PipelineResource):  # noqa: ANN201
+    """Rebuild `warehouse.duckdb` from the lake aside, then rename it into place.
+
+    Analysts holding the file open keep their consistent old copy and never block the
+    run; the `warehouse` pool (limit 1) keeps two rebuilds from racing.
+    """
+    summary = build_warehouse(pipeline.settings().data_dir)
+    for spec in SPECS:
+        table = spec.key.path[-1]
+        yield dg.MaterializeResult(
+            asset_key=spec.key,
+            metadata={
+                "rows": summary.row_counts.get(table, 0),
+                "warehouse": dg.MetadataValue.path(str(summary.path)),
+                "build_seconds": summary.seconds,
+            },
+        )

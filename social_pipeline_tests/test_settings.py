@@ -1,0 +1,113 @@
+"""The accounts file and environment: validated once, errors that say where and how to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from social_pipeline.settings import (
+    SANDBOX_DEFAULT_TOKEN,
+    SettingsError,
+    check_tokens,
+    load_accounts,
+    load_settings,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+accounts:
+  - platform: x
+    account_id: "2244994945"
+    name: Example Dev
+    token_env: EXAMPLE_X_TOKEN
+  - platform: youtube
+    account_id: UCabc
+    name: Channel
+    token_env: EXAMPLE_YT_KEY
+"""
+
+
+def test_a_valid_accounts_file_loads_every_entry(tmp_path: Path) -> None:
+    accounts = load_accounts(write(tmp_path, GOOD))
+    assert [(a.platform, a.account_id, a.token_env) for a in accounts] == [
+        ("x", "2244994945", "EXAMPLE_X_TOKEN"),
+        ("youtube", "UCabc", "EXAMPLE_YT_KEY"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("accounts:\n  - platform: myspace\n    account_id: '1'\n    token_env: T\n", "unknown platform 'myspace'"),
+        ("accounts:\n  - platform: x\n    account_id: '1'\n    token_env: ''\n", "token_env is missing or empty"),
+        ("accounts:\n  - platform: x\n    account_id: '1'\n", "token_env is missing or empty"),
+        ("accounts:\n  - platform: x\n    account_id: '1'\n    token_env: 'AAAA-real token'\n", "not an environment variable name"),
+        ("accounts:\n  - platform: x\n    token_env: T\n", "account_id is missing"),
+        (
+            "accounts:\n  - {platform: x, account_id: '1', token_env: T}\n  - {platform: x, account_id: '1', token_env: U}\n",
+            "duplicate of entry 1",
+        ),
+        ("accounts: [\n  - platform: x\n", "malformed YAML at line"),
+        ("people: []\n", "top-level 'accounts:' list"),
+    ],
+)
+def test_a_bad_accounts_file_names_the_file_the_entry_and_the_fix(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError) as info:
+        load_accounts(path)
+    assert expected in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_entries_are_numbered_in_errors(tmp_path: Path) -> None:
+    text = GOOD + "  - platform: tiktok\n    account_id: abc\n    token_env: ''\n"
+    with pytest.raises(SettingsError, match=r"accounts entry 3 \(tiktok abc\)"):
+        load_accounts(write(tmp_path, text))
+
+
+def test_a_missing_token_variable_names_the_account_and_the_variable(tmp_path: Path) -> None:
+    env = {"SOCIAL_PIPELINE_ACCOUNTS": str(write(tmp_path, GOOD)), "EXAMPLE_X_TOKEN": "t0ken"}
+    settings = load_settings(env)
+    problems = check_tokens(settings, env)
+    assert len(problems) == 1
+    assert "youtube account UCabc" in problems[0] and "EXAMPLE_YT_KEY" in problems[0]
+    assert settings.token_for(settings.accounts[0], env) == "t0ken"
+
+
+def test_without_an_accounts_file_the_sandbox_has_accounts_on_every_platform() -> None:
+    settings = load_settings({})
+    assert settings.is_sandbox
+    platforms = {a.platform for a in settings.accounts}
+    assert platforms == {"facebook", "instagram", "x", "linkedin", "youtube", "tiktok"}
+    assert len(settings.accounts) == 12
+    assert settings.token_for(settings.accounts[0], {}) == SANDBOX_DEFAULT_TOKEN
+
+
+def test_environment_overrides_data_dir_base_urls_and_window(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SOCIAL_PIPELINE_DATA_DIR": str(tmp_path / "d"),
+            "SOCIAL_PIPELINE_X_BASE_URL": "http://127.0.0.1:9/x/",
+            "SOCIAL_PIPELINE_WINDOW_DAYS": "7",
+            "SOCIAL_PIPELINE_SANDBOX_ACCOUNTS": "5",
+        }
+    )
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.base_urls["x"] == "http://127.0.0.1:9/x"
+    assert settings.base_urls["youtube"] == "https://www.googleapis.com"
+    assert settings.overridden_base_urls == {"x"}
+    assert settings.window_days == 7
+    assert len(settings.accounts) == 30
+
+
+@pytest.mark.parametrize("value", ["seven", "0", "-3"])
+def test_a_bad_number_in_the_environment_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="SOCIAL_PIPELINE_WINDOW_DAYS"):
+        load_settings({"SOCIAL_PIPELINE_WINDOW_DAYS": value})
