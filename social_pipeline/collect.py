@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,7 +58,6 @@ def collect_platform(
     *,
     base_url: str,
     only_accounts: Sequence[str] = (),
-    attempt: int = 1,
     run_id: str | None = None,
     workers: int = 4,
     policy: RetryPolicy | None = None,
@@ -86,7 +86,11 @@ def collect_platform(
                 sessions.append(local.session)
         return local.session
 
+    # Attempts count across runs, so retries and dead letters know how often a day failed.
+    earlier = Counter(j["account_id"] for j in raw.read_jobs(settings.data_dir, platform, day))
+
     def one(account: Account) -> dict[str, Any]:
+        attempt = earlier[account.account_id] + 1
         return collect_account(settings, account, window, session(), attempt=attempt, run_id=run_id)
 
     pull = PlatformPull(platform, day)

@@ -143,3 +143,15 @@ def read_rate_limits(data_dir: Path, platform: str, day: date) -> list[dict[str,
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def collected_accounts(data_dir: Path) -> set[str]:
+    """`platform:account` of every account with at least one landed pull (file-safe ids)."""
+    found = set()
+    for path in (data_dir / "raw").glob("*/date=*/*.jsonl.gz"):
+        found.add(f"{path.parent.parent.name}:{path.name.removesuffix('.jsonl.gz')}")
+    return found
+
+
+def account_key(platform: str, account_id: str) -> str:
+    return f"{platform}:{_safe_name(account_id)}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import polars as pl
+
+from social_pipeline.warehouse import query, warehouse_path
 
 QUERIES = {
     "posts": """
@@ -30,10 +31,6 @@ QUERIES = {
 }
 
 
-def warehouse_path(data_dir: Path) -> Path:
-    return data_dir / "warehouse.duckdb"
-
-
 def read(data_dir: Path, table: str, *, account: str | None = None, limit: int = 50) -> pl.DataFrame:
     """Rows of one CLI listing; `limit` 0 means all."""
     path = warehouse_path(data_dir)
@@ -43,5 +40,4 @@ def read(data_dir: Path, table: str, *, account: str | None = None, limit: int =
             "(or set SOCIAL_PIPELINE_DATA_DIR to where it lives)"
         )
     sql = QUERIES[table] + (f"\nLIMIT {int(limit)}" if limit else "")
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql, {"account": account}).pl()
+    return query(data_dir, sql, {"account": account})

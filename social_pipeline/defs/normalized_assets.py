@@ -1,14 +1,16 @@
 """`posts`, `engagement_snapshots`, `follower_snapshots`: one schema for six platforms."""
 
-from __future__ import annotations
+
+from datetime import timedelta
 
 import dagster as dg
 import polars as pl
 
-from social_pipeline import lake, raw
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import PipelineResource
-from social_pipeline.normalize import normalize_day
+from social_pipeline import lake
+from social_pipeline.quality import duplicate_posts, follower_drops, markdown_rows, negative_followers
+from social_pipeline.store import store_day
 from social_pipeline.platforms import PLATFORMS
 from social_pipeline.window import parse_day
 
@@ -33,8 +35,30 @@ SPECS = [
 ]
 
 
+CHECKS = [
+    dg.AssetCheckSpec("no_duplicate_post_ids", asset="posts", description="Each post once per day."),
+    dg.AssetCheckSpec(
+        "followers_not_negative", asset="follower_snapshots", description="Counts are never below 0."
+    ),
+    dg.AssetCheckSpec(
+        "no_follower_collapse",
+        asset="follower_snapshots",
+        description="Warns when an account loses over half its followers from one day to the next.",
+    ),
+]
+
+
+# Today's data should be at most two hours old while the day runs (the hourly refresh keeps
+# it so); a day with only the daily run shows as a warning, not a failure.
+FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2))
+
+
 @dg.multi_asset(
-    specs=[s.replace_attributes(group_name="normalized", kinds={"polars", "parquet"}) for s in SPECS],
+    specs=[
+        s.replace_attributes(group_name="normalized", kinds={"polars", "parquet"}, freshness_policy=FRESHNESS)
+        for s in SPECS
+    ],
+    check_specs=CHECKS,
     partitions_def=daily_partitions,
 )
 def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  # noqa: ANN201
@@ -44,22 +68,19 @@ def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  
     the raw pages are read once.
     """
     settings = pipeline.settings()
-    day = parse_day(context.partition_key)
-    frames = normalize_day(settings.data_dir, day)
-    jobs = [j for p in PLATFORMS for j in raw.read_jobs(settings.data_dir, p, day)]
-    windows = [w for p in PLATFORMS for w in raw.read_rate_limits(settings.data_dir, p, day)]
-    lake.write_partition(settings.data_dir, "quarantine", day, frames.quarantine)
-    lake.write_partition(settings.data_dir, "collection_jobs", day, lake.jobs_frame(jobs))
-    lake.write_partition(settings.data_dir, "rate_limits", day, lake.rate_limits_frame(windows))
+    stored = store_day(settings.data_dir, parse_day(context.partition_key))
+    frames = stored.frames
     quarantined = frames.quarantine.height
     if quarantined:
-        context.log.warning(f"{quarantined} malformed records quarantined for {day}")
+        context.log.warning(f"{quarantined} malformed records quarantined for {stored.day}")
+    previous = lake.read_table(settings.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)])
+    yield from _checks(frames.posts, frames.followers, previous)
     for key, frame in (
         ("posts", frames.posts),
         ("engagement_snapshots", frames.engagement),
         ("follower_snapshots", frames.followers),
     ):
-        path = lake.write_partition(settings.data_dir, key, day, frame)
+        path = stored.paths[key]
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
@@ -70,6 +91,31 @@ def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  
                 "path": dg.MetadataValue.path(str(path)),
             },
         )
+
+
+def _checks(posts: pl.DataFrame, followers: pl.DataFrame, previous: pl.DataFrame):  # noqa: ANN202
+    dupes = duplicate_posts(posts)
+    yield dg.AssetCheckResult(
+        asset_key="posts",
+        check_name="no_duplicate_post_ids",
+        passed=dupes.is_empty(),
+        metadata={"duplicates": dg.MetadataValue.md(markdown_rows(dupes))},
+    )
+    negative = negative_followers(followers)
+    yield dg.AssetCheckResult(
+        asset_key="follower_snapshots",
+        check_name="followers_not_negative",
+        passed=negative.is_empty(),
+        metadata={"rows": dg.MetadataValue.md(markdown_rows(negative))},
+    )
+    drops = follower_drops(followers, previous)
+    yield dg.AssetCheckResult(
+        asset_key="follower_snapshots",
+        check_name="no_follower_collapse",
+        passed=drops.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"accounts": dg.MetadataValue.md(markdown_rows(drops))},
+    )
 
 
 def _counts(frame: pl.DataFrame) -> str:

@@ -1,6 +1,5 @@
 """`raw_<platform>`: one asset per platform that lands each account's pages for a day."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -8,6 +7,7 @@ from social_pipeline.collect import PlatformPull, collect_platform
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import PipelineResource
 from social_pipeline.platforms import PLATFORMS
+from social_pipeline.quality import uncollected_accounts
 from social_pipeline.window import parse_day
 
 # Step retries are for crashes (disk full, killed worker), not API errors: those are
@@ -33,6 +33,13 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
         pool=f"api_{platform}",
         retry_policy=RAW_RETRY,
         tags={"platform": platform},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "every_account_collected",
+                asset=f"raw_{platform}",
+                description="Warns when an account's latest attempt for the day did not succeed.",
+            )
+        ],
         description=(
             f"Every {platform} account's profile, posts of the 28-day window ending on the "
             f"partition day, and their current metrics, as received from the API, under "
@@ -51,13 +58,23 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                 day,
                 base_url=urls[platform],
                 only_accounts=config.accounts,
-                attempt=context.retry_number + 1,
                 run_id=context.run_id,
                 progress=context.log.info,
             )
         for job in pull.failed:
             context.log.warning(f"{job['status']}: {job['error']}")
-        return dg.MaterializeResult(metadata=pull_metadata(pull))
+        missing = uncollected_accounts(settings, platform, day)
+        return dg.MaterializeResult(
+            metadata=pull_metadata(pull),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="every_account_collected",
+                    passed=not missing,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"uncollected_accounts": dg.MetadataValue.md(", ".join(missing) or "none")},
+                )
+            ],
+        )
 
     return _raw
 

@@ -1,6 +1,5 @@
 """The analysts' DuckDB warehouse, rebuilt from the lake and swapped in with a rename."""
 
-from __future__ import annotations
 
 import dagster as dg
 

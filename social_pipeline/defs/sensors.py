@@ -1,0 +1,94 @@
+"""Sensors: first collections for new accounts; retries and dead letters for failed ones."""
+
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from social_pipeline import raw
+from social_pipeline.defs.jobs import accounts_config, collect_day, keys_for_platform
+from social_pipeline.defs.resources import PipelineResource
+from social_pipeline.recovery import plan_recovery, write_dead_letters
+
+BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
+MAX_ATTEMPTS_ENV = "SOCIAL_PIPELINE_MAX_ATTEMPTS"
+RETRY_BACKOFF_ENV = "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS"
+RETRY_DAYS = 3  # how far back failed days are still retried
+
+
+def _env_int(name: str, default: int) -> int:
+    raw_value = os.environ.get(name, "").strip()
+    return int(raw_value) if raw_value.isdigit() else default
+
+
+@dg.sensor(
+    job=collect_day,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="An account added to the accounts file gets its first collection (today, "
+    f"plus {BACKFILL_DAYS_ENV} earlier days). Removed accounts stop; their history stays.",
+)
+def new_accounts(context: dg.SensorEvaluationContext, pipeline: PipelineResource):  # noqa: ANN201
+    settings = pipeline.settings()
+    current = {raw.account_key(a.platform, a.account_id): a for a in settings.accounts}
+    # First tick: anything already collected is not new; the rest is.
+    known = set(json.loads(context.cursor)) if context.cursor else raw.collected_accounts(settings.data_dir)
+    new = [current[k] for k in sorted(current.keys() - known)]
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in range(_env_int(BACKFILL_DAYS_ENV, 0) + 1)]
+    context.update_cursor(json.dumps(sorted(current)))
+    if not new:
+        return dg.SkipReason(f"no new accounts among {len(current)}")
+    requests = []
+    for account in new:
+        for day in days:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"new:{account.platform}:{account.account_id}:{day}",
+                    partition_key=day.isoformat(),
+                    asset_selection=keys_for_platform(account.platform),
+                    run_config=accounts_config(account.platform, [account.account_id]),
+                    tags={"reason": "new_account", "platform": account.platform},
+                )
+            )
+    context.log.info(f"first collection for {', '.join(a.key for a in new)}")
+    return requests
+
+
+@dg.sensor(
+    job=collect_day,
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Failed account collections are re-requested after the platform's reset time, "
+    f"with backoff, up to {MAX_ATTEMPTS_ENV} attempts; then they become dead letters.",
+)
+def retry_failed_collections(context: dg.SensorEvaluationContext, pipeline: PipelineResource):  # noqa: ANN201
+    settings = pipeline.settings()
+    now = datetime.now(UTC)
+    days = [now.date() - timedelta(days=n) for n in range(RETRY_DAYS)]
+    retries, letters = plan_recovery(
+        settings,
+        days,
+        now,
+        max_attempts=_env_int(MAX_ATTEMPTS_ENV, 4),
+        base_backoff=timedelta(seconds=_env_int(RETRY_BACKOFF_ENV, 300)),
+    )
+    for letter in write_dead_letters(settings.data_dir, letters):
+        context.log.warning(
+            f"dead letter: {letter.platform} account {letter.account_id} on {letter.partition_date} "
+            f"after {letter.attempts} attempts: {letter.error}"
+        )
+    if not retries:
+        return dg.SkipReason(f"no retries due; {len(letters)} dead letters open")
+    return [
+        dg.RunRequest(
+            run_key=r.run_key,
+            partition_key=r.day.isoformat(),
+            asset_selection=keys_for_platform(r.platform),
+            run_config=accounts_config(r.platform, r.account_ids),
+            tags={"reason": "retry", "platform": r.platform, "attempt": str(r.attempt)},
+        )
+        for r in retries
+    ]

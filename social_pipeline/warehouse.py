@@ -1,0 +1,164 @@
+"""The DuckDB warehouse: rebuilt aside from the lake, then renamed into place.
+
+DuckDB lets one process write a file, and any process holding it open, even read-only,
+blocks that writer. So the build never opens `warehouse.duckdb` at all:
+
+1. take `warehouse.lock` (fcntl), so concurrent builders run one after another;
+2. fill `warehouse.duckdb.building-<pid>` from the lake Parquet files and close it;
+3. `os.replace` it onto `warehouse.duckdb`.
+
+An analyst's open connection keeps reading the old file (its inode lives until they
+close it); every new connection opens the new one. Nobody waits on anybody. A crash
+before step 3 leaves the previous warehouse untouched; the next build sweeps the
+leftovers. The warehouse is derived: the lake is the record, so re-running a day in the
+lake and rebuilding gives the same warehouse.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from social_pipeline import lake
+from social_pipeline.warehouse_sql import (
+    INFO_SQL,
+    TABLES,
+    VIEWS,
+    describe_lake_sql,
+    ident,
+    lake_view_sql,
+    literal,
+)
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+LOCK_FILE = "warehouse.lock"
+
+
+@dataclass
+class WarehouseSummary:
+    path: Path
+    built_at: datetime
+    seconds: float
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+
+def warehouse_path(data_dir: Path) -> Path:
+    return data_dir / WAREHOUSE_FILE
+
+
+@contextmanager
+def _builder_lock(data_dir: Path) -> Iterator[None]:
+    """Hold `warehouse.lock` exclusively; the kernel releases it if the process dies."""
+    with open(data_dir / LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _sweep_leftovers(data_dir: Path) -> None:
+    """Remove half-built files of crashed builders (only called under the lock)."""
+    for leftover in data_dir.glob(f"{WAREHOUSE_FILE}.building-*"):
+        if leftover.is_dir():  # DuckDB's spill folder, `<db>.tmp`
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fill(con: duckdb.DuckDBPyConnection, data_dir: Path, built_at: datetime) -> dict[str, int]:
+    con.execute("SET TimeZone = 'UTC'")
+    for table, schema in lake.LAKE_TABLES.items():
+        glob = lake.lake_glob(data_dir, table) if lake.partition_days(data_dir, table) else None
+        present = {row[0] for row in con.sql(describe_lake_sql(glob)).fetchall()} if glob else set()
+        con.execute(lake_view_sql(table, schema, glob, present))
+    counts = {}
+    for name, comment, select in TABLES:
+        con.execute(f"CREATE TABLE {ident(name)} AS {select}")
+        con.execute(f"COMMENT ON TABLE {ident(name)} IS {literal(comment)}")
+        counts[name] = con.sql(f"SELECT count(*) FROM {ident(name)}").fetchall()[0][0]
+    for name, comment, select in VIEWS:
+        con.execute(f"CREATE VIEW {ident(name)} AS {select}")
+        con.execute(f"COMMENT ON VIEW {ident(name)} IS {literal(comment)}")
+    con.execute(INFO_SQL, [built_at, str(data_dir.resolve() / "lake"), duckdb.__version__])
+    con.execute(
+        "COMMENT ON TABLE _warehouse_info IS 'When and from which lake this file was built.'"
+    )
+    con.execute("CHECKPOINT")
+    return counts
+
+
+def build_warehouse(data_dir: Path) -> WarehouseSummary:
+    """Rebuild `<data>/warehouse.duckdb` from the lake; returns row counts per table."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = warehouse_path(data_dir)
+    with _builder_lock(data_dir):
+        started = time.monotonic()
+        built_at = datetime.now(UTC)
+        _sweep_leftovers(data_dir)
+        building = data_dir / f"{WAREHOUSE_FILE}.building-{os.getpid()}"
+        try:
+            con = duckdb.connect(str(building))
+            try:
+                counts = _fill(con, data_dir, built_at)
+            finally:
+                con.close()
+            # A WAL left by someone who opened the old file read-write would be replayed
+            # onto the new file; it belongs to the old one, which is being replaced.
+            Path(f"{target}.wal").unlink(missing_ok=True)
+            os.replace(building, target)
+            _fsync_dir(data_dir)
+        finally:
+            _sweep_leftovers(data_dir)
+    return WarehouseSummary(target, built_at, round(time.monotonic() - started, 3), counts)
+
+
+def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the current warehouse file; it never blocks a build.
+
+    `duckdb.connect(path)` hands out the database a process already has open for that
+    path, so while any connection to the old file lives, a new one would still read the
+    old build. A fresh in-memory database that ATTACHes the file always opens what is at
+    the path now.
+    """
+    path = warehouse_path(data_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: materialize the warehouse assets first")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH {literal(str(path))} AS warehouse (READ_ONLY)")
+        con.execute("USE warehouse")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def query(
+    data_dir: Path, sql: str, params: dict[str, Any] | list[Any] | None = None
+) -> pl.DataFrame:
+    """Run one read-only query (optionally with `$name` or `?` parameters) as polars."""
+    con = connect_readonly(data_dir)
+    try:
+        return con.sql(sql, params=params).pl()
+    finally:
+        con.close()

@@ -1,0 +1,279 @@
+"""The warehouse's SQL: lake staging views, the seven contract tables, the analyst views.
+
+Every table is rebuilt from the lake in full, so each is a plain SELECT. Staging views
+`lake_<table>` carry two extra columns, `_file` and `_row` (the Parquet file and the row
+within it), so that picking "the latest row" has a total order: rebuilding from the same
+lake gives the same rows, in the same order (every table ends in ORDER BY its key).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from social_pipeline.normalize.schema import UTC_TS
+
+
+def ident(name: str) -> str:
+    """A quoted identifier (`limit` and `text` are keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    """The DuckDB type of a lake column: dates stay DATE, UTC timestamps are TIMESTAMPTZ."""
+    if dtype == UTC_TS:
+        return "TIMESTAMPTZ"
+    if isinstance(dtype, pl.List):
+        return duckdb_type(dtype.inner) + "[]"
+    simple = {
+        pl.Date(): "DATE",
+        pl.String(): "VARCHAR",
+        pl.Int64(): "BIGINT",
+        pl.Float64(): "DOUBLE",
+        pl.Boolean(): "BOOLEAN",
+    }
+    if dtype in simple:
+        return simple[dtype]
+    raise TypeError(f"no warehouse type for lake dtype {dtype}")
+
+
+def lake_view_sql(
+    table: str, schema: dict[str, pl.DataType], glob: str | None, present: set[str]
+) -> str:
+    """A temporary view over one lake table in its declared types.
+
+    `glob` is None when the table has no partitions yet: the view is then empty but
+    typed, so every warehouse table exists with the right columns from the first build.
+    Declared columns absent from every file (added after those days were written) read
+    as NULL.
+    """
+    columns = [
+        f"CAST({ident(name) if name in present else 'NULL'} AS {duckdb_type(dtype)}) AS {ident(name)}"
+        for name, dtype in schema.items()
+    ]
+    if glob is None:
+        columns += ["CAST(NULL AS VARCHAR) AS _file", "CAST(NULL AS BIGINT) AS _row"]
+        source = "(SELECT 1) WHERE false"
+    else:
+        columns += ["filename AS _file", "file_row_number AS _row"]
+        source = (
+            f"read_parquet({literal(glob)}, union_by_name = true, hive_partitioning = false,"
+            " filename = true, file_row_number = true)"
+        )
+    select = ",\n    ".join(columns)
+    return f"CREATE TEMP VIEW lake_{table} AS\nSELECT\n    {select}\nFROM {source}"
+
+
+def describe_lake_sql(glob: str) -> str:
+    """The columns found in a lake table's files (their union, across days)."""
+    return (
+        f"DESCRIBE SELECT * FROM read_parquet({literal(glob)}, union_by_name = true,"
+        " hive_partitioning = false)"
+    )
+
+
+# Latest wins; ties broken by file then row, so the pick never depends on scan order.
+_LATEST = "_file DESC, _row DESC"
+
+# (table, comment, SELECT). Tables are created in this order; later ones may read earlier.
+TABLES: list[tuple[str, str, str]] = [
+    (
+        "social_posts",
+        "One row per post, its latest version (latest snapshot_date, then collected_at).",
+        f"""
+SELECT * EXCLUDE (_file, _row)
+FROM lake_posts
+QUALIFY row_number() OVER (
+    PARTITION BY platform, post_id
+    ORDER BY snapshot_date DESC, collected_at DESC NULLS LAST, {_LATEST}) = 1
+ORDER BY platform, account_id, created_at, post_id
+""",
+    ),
+    (
+        "engagement_snapshots",
+        "One row per post per collection day: each post's growth curve over its window.",
+        f"""
+SELECT * EXCLUDE (_file, _row)
+FROM lake_engagement_snapshots
+QUALIFY row_number() OVER (
+    PARTITION BY snapshot_date, platform, post_id
+    ORDER BY collected_at DESC NULLS LAST, {_LATEST}) = 1
+ORDER BY snapshot_date, platform, account_id, post_id
+""",
+    ),
+    (
+        "post_engagement_metrics",
+        "One row per post, its latest metrics. NULL means the platform does not report it.",
+        """
+SELECT *
+FROM engagement_snapshots
+QUALIFY row_number() OVER (
+    PARTITION BY platform, post_id
+    ORDER BY snapshot_date DESC, collected_at DESC NULLS LAST) = 1
+ORDER BY platform, account_id, post_id
+""",
+    ),
+    (
+        "follower_snapshots",
+        "One row per account per collection day.",
+        f"""
+SELECT * EXCLUDE (_file, _row)
+FROM lake_follower_snapshots
+QUALIFY row_number() OVER (
+    PARTITION BY snapshot_date, platform, account_id
+    ORDER BY collected_at DESC NULLS LAST, {_LATEST}) = 1
+ORDER BY snapshot_date, platform, account_id
+""",
+    ),
+    (
+        "follower_metrics",
+        "One row per account, its latest follower counts.",
+        """
+SELECT *
+FROM follower_snapshots
+QUALIFY row_number() OVER (
+    PARTITION BY platform, account_id
+    ORDER BY snapshot_date DESC, collected_at DESC NULLS LAST) = 1
+ORDER BY platform, account_id
+""",
+    ),
+    (
+        "data_collection_jobs",
+        "One row per account collection attempt (job_id), failed ones included.",
+        f"""
+SELECT * EXCLUDE (_file, _row)
+FROM lake_collection_jobs
+QUALIFY row_number() OVER (
+    PARTITION BY job_id
+    ORDER BY finished_at DESC NULLS LAST, started_at DESC NULLS LAST, {_LATEST}) = 1
+ORDER BY partition_date, platform, account_id, started_at, job_id
+""",
+    ),
+    (
+        "api_rate_limits",
+        "The latest observed quota window per platform endpoint.",
+        f"""
+SELECT * EXCLUDE (_file, _row)
+FROM lake_rate_limits
+QUALIFY row_number() OVER (
+    PARTITION BY platform, endpoint
+    ORDER BY observed_at DESC NULLS LAST, {_LATEST}) = 1
+ORDER BY platform, endpoint
+""",
+    ),
+    (
+        "quarantined_records",
+        "Malformed records kept aside with the reason, one row per record.",
+        """
+SELECT * EXCLUDE (_file, _row)
+FROM lake_quarantine
+ORDER BY snapshot_date, platform, account_id, _file, _row
+""",
+    ),
+]
+
+# (view, comment, SELECT). Views read the tables above, so they need no rebuild of their own.
+VIEWS: list[tuple[str, str, str]] = [
+    (
+        "follower_growth",
+        "Followers per account and day, with the change since the previous snapshot.",
+        """
+SELECT
+    snapshot_date,
+    platform,
+    account_id,
+    followers,
+    followers - lag(followers) OVER w AS followers_change,
+    100.0 * (followers - lag(followers) OVER w) / nullif(lag(followers) OVER w, 0)
+        AS followers_change_pct,
+    snapshot_date - lag(snapshot_date) OVER w AS days_since_previous
+FROM follower_snapshots
+WINDOW w AS (PARTITION BY platform, account_id ORDER BY snapshot_date)
+ORDER BY platform, account_id, snapshot_date
+""",
+    ),
+    (
+        "daily_account_summary",
+        "One row per account and collection day: followers, posting and engagement.",
+        """
+WITH engagement AS (
+    SELECT
+        snapshot_date,
+        platform,
+        account_id,
+        count(*) AS posts_in_window,
+        CAST(sum(interactions) AS BIGINT) AS interactions,
+        avg(engagement_rate) AS avg_engagement_rate
+    FROM engagement_snapshots
+    GROUP BY snapshot_date, platform, account_id
+),
+published AS (
+    -- The UTC day, whatever the analyst's session TimeZone is.
+    SELECT
+        CAST(created_at AT TIME ZONE 'UTC' AS DATE) AS snapshot_date,
+        platform,
+        account_id,
+        count(*) AS posts_published
+    FROM social_posts
+    GROUP BY ALL
+),
+days AS (
+    SELECT snapshot_date, platform, account_id FROM follower_snapshots
+    UNION
+    SELECT snapshot_date, platform, account_id FROM engagement
+)
+SELECT
+    d.snapshot_date,
+    d.platform,
+    d.account_id,
+    g.followers,
+    g.followers_change,
+    coalesce(p.posts_published, 0) AS posts_published,
+    coalesce(e.posts_in_window, 0) AS posts_in_window,
+    e.interactions,
+    e.avg_engagement_rate
+FROM days AS d
+LEFT JOIN follower_growth AS g USING (snapshot_date, platform, account_id)
+LEFT JOIN published AS p USING (snapshot_date, platform, account_id)
+LEFT JOIN engagement AS e USING (snapshot_date, platform, account_id)
+ORDER BY d.snapshot_date, d.platform, d.account_id
+""",
+    ),
+    (
+        "top_posts",
+        "Posts by latest engagement rate, highest first, with their text and link.",
+        """
+SELECT
+    m.platform,
+    m.account_id,
+    m.post_id,
+    p.created_at,
+    p.content_type,
+    p.text,
+    p.permalink,
+    m.likes,
+    m.comments,
+    m.shares,
+    m.views,
+    m.saves,
+    m.interactions,
+    m.engagement_rate,
+    m.snapshot_date,
+    m.collected_at
+FROM post_engagement_metrics AS m
+LEFT JOIN social_posts AS p USING (platform, post_id)
+ORDER BY m.engagement_rate DESC NULLS LAST, m.interactions DESC NULLS LAST, m.platform, m.post_id
+""",
+    ),
+]
+
+INFO_SQL = """
+CREATE TABLE _warehouse_info AS
+SELECT
+    CAST(? AS TIMESTAMPTZ) AS built_at,
+    CAST(? AS VARCHAR) AS lake_path,
+    CAST(? AS VARCHAR) AS duckdb_version
+"""
