@@ -120,13 +120,18 @@ def write_dead_letters(data_dir: Path, letters: Iterable[DeadLetter]) -> list[De
     return new
 
 
-def open_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
-    """Dead letters whose account has not been collected successfully since."""
+def all_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
+    """Every dead letter ever written, with `status` open or resolved (collected since)."""
     letters = []
     for path in sorted((data_dir / "dead_letters").glob("*/date=*/*.json")):
         letter = json.loads(path.read_text())
         day = date.fromisoformat(letter["partition_date"])
         latest = latest_jobs(data_dir, letter["platform"], day).get(letter["account_id"])
-        if latest is None or latest[0]["status"] != "success":
-            letters.append(letter)
+        resolved = latest is not None and latest[0]["status"] == "success"
+        letters.append({**letter, "status": "resolved" if resolved else "open"})
     return letters
+
+
+def open_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
+    """Dead letters whose account has not been collected successfully since."""
+    return [letter for letter in all_dead_letters(data_dir) if letter["status"] == "open"]

@@ -31,6 +31,7 @@ import duckdb
 import polars as pl
 
 from social_pipeline import lake
+from social_pipeline.recovery import all_dead_letters
 from social_pipeline.warehouse_sql import (
     INFO_SQL,
     TABLES,
@@ -96,6 +97,7 @@ def _fill(con: duckdb.DuckDBPyConnection, data_dir: Path, built_at: datetime) ->
         con.execute(f"CREATE TABLE {ident(name)} AS {select}")
         con.execute(f"COMMENT ON TABLE {ident(name)} IS {literal(comment)}")
         counts[name] = con.sql(f"SELECT count(*) FROM {ident(name)}").fetchall()[0][0]
+    counts["dead_letters"] = _fill_dead_letters(con, data_dir)
     for name, comment, select in VIEWS:
         con.execute(f"CREATE VIEW {ident(name)} AS {select}")
         con.execute(f"COMMENT ON VIEW {ident(name)} IS {literal(comment)}")
@@ -105,6 +107,33 @@ def _fill(con: duckdb.DuckDBPyConnection, data_dir: Path, built_at: datetime) ->
     )
     con.execute("CHECKPOINT")
     return counts
+
+
+DEAD_LETTERS_SQL = """
+CREATE TABLE dead_letters (
+    platform VARCHAR, account_id VARCHAR, partition_date DATE, error_class VARCHAR,
+    error VARCHAR, attempts BIGINT, last_attempt_at TIMESTAMPTZ, reset_at TIMESTAMPTZ,
+    status VARCHAR
+)"""
+
+
+def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+    """Dead letters live as small JSON files the retry sensor writes, not in the lake."""
+    con.execute(DEAD_LETTERS_SQL)
+    con.execute(
+        "COMMENT ON TABLE dead_letters IS 'Account collections that failed past the retry limit; "
+        "status open until a later attempt succeeds (replay: social-pipeline replay).'"
+    )
+    rows = [
+        (
+            d["platform"], d["account_id"], d["partition_date"], d.get("error_class"), d.get("error"),
+            d["attempts"], d.get("last_attempt_at"), d.get("reset_at"), d["status"],
+        )
+        for d in all_dead_letters(data_dir)
+    ]
+    if rows:
+        con.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
 
 
 def build_warehouse(data_dir: Path) -> WarehouseSummary:

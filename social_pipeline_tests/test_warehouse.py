@@ -32,6 +32,7 @@ TABLES = [
     "data_collection_jobs",
     "api_rate_limits",
     "quarantined_records",
+    "dead_letters",
 ]
 VIEWS = ["daily_account_summary", "top_posts", "follower_growth"]
 
