@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
+
 from social_pipeline.platforms import PLATFORMS
 from social_pipeline.settings import SettingsError, check_tokens, load_settings
 
@@ -54,6 +56,16 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
         cmd.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all)")
         cmd.set_defaults(run=_show, table=name)
+
+    letters = sub.add_parser("dead-letters", help="collections that failed past the retry limit")
+    letters.add_argument("--all", action="store_true", help="include resolved ones")
+    letters.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    letters.set_defaults(run=_dead_letters)
+
+    replay = sub.add_parser("replay", help="collect dead-lettered accounts again (through Dagster)")
+    replay.add_argument("--platform", choices=PLATFORMS)
+    replay.add_argument("--account", help="only this account id")
+    replay.set_defaults(run=_replay)
 
     check = sub.add_parser("check", help="validate the accounts file and token variables")
     check.set_defaults(run=_check)
@@ -109,16 +121,46 @@ def _show(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     frame = views.read(settings.data_dir, args.table, account=args.account, limit=args.limit)
-    if args.format == "csv":
+    _print(frame, args.format)
+    return 0
+
+
+def _print(frame: pl.DataFrame, fmt: str) -> None:
+    if fmt == "csv":
         sys.stdout.write(frame.write_csv())
-    elif args.format == "json":
+    elif fmt == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
-        import polars as pl
-
         with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
             print(frame)
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    from social_pipeline.recovery import all_dead_letters
+
+    settings = load_settings()
+    letters = [d for d in all_dead_letters(settings.data_dir) if args.all or d["status"] == "open"]
+    columns = ["platform", "account_id", "partition_date", "error_class", "attempts", "last_attempt_at", "status", "error"]
+    _print(pl.DataFrame(letters, schema={c: pl.String for c in columns}, strict=False), args.format)
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from social_pipeline.definitions import defs
+
+    dagster_home()
+    job = defs.resolve_job_def("replay_dead_letters_job")
+    config = {"platform": args.platform or "", "account_id": args.account or ""}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"replay_dead_letters_op": {"config": config}}},
+            raise_on_error=False,
+        )
+    print(f"Replay run {result.run_id}: {'succeeded' if result.success else 'some collections failed again'}")
+    return 0 if result.success else 1
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -133,6 +175,13 @@ def _check(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     home = dagster_home()
+    import dagster as dg
+
+    from social_pipeline.defs.launch import apply_pool_limits
+
+    with dg.DagsterInstance.get() as instance:
+        limits = apply_pool_limits(instance)
+    print("Pool limits: " + ", ".join(f"{k}={v}" for k, v in sorted(limits.items())) + " (others: 1)")
     print(f"Dagster UI on http://127.0.0.1:{args.port} (history in {home})")
     os.execvp(
         "dagster",

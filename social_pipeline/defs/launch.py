@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -10,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from social_pipeline.platforms import PLATFORMS
 from social_pipeline.settings import Settings, SettingsError
 
 
@@ -92,3 +94,17 @@ def run_collection(
         run_id=result.run_id,
         metadata=metadata,
     )
+
+
+def apply_pool_limits(instance: dg.DagsterInstance) -> dict[str, int]:
+    """Pool limits: `warehouse` always 1; `api_<platform>` from SOCIAL_PIPELINE_POOL_LIMIT_<P>."""
+    limits = {"warehouse": 1}
+    for platform in PLATFORMS:
+        raw_value = os.environ.get(f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}", "").strip()
+        if raw_value:
+            if not raw_value.isdigit() or int(raw_value) < 1:
+                raise SettingsError(f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}={raw_value!r} must be a whole number >= 1")
+            limits[f"api_{platform}"] = int(raw_value)
+    for pool, limit in limits.items():
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    return limits

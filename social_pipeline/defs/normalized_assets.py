@@ -6,12 +6,17 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from social_pipeline import lake
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import PipelineResource
-from social_pipeline import lake
-from social_pipeline.quality import duplicate_posts, follower_drops, markdown_rows, negative_followers
-from social_pipeline.store import store_day
 from social_pipeline.platforms import PLATFORMS
+from social_pipeline.quality import (
+    duplicate_posts,
+    follower_drops,
+    markdown_rows,
+    negative_followers,
+)
+from social_pipeline.store import store_day
 from social_pipeline.window import parse_day
 
 RAW_KEYS = [dg.AssetKey(f"raw_{p}") for p in PLATFORMS]
