@@ -37,6 +37,7 @@ class RawPage:
     post_ids: list[str] = field(default_factory=list)
     error: str | None = None
     body_text: str | None = None
+    json_body: Any = None
 
     @classmethod
     def from_response(cls, kind: str, response: ApiResponse, post_ids: Sequence[str] = ()) -> RawPage:
@@ -50,13 +51,15 @@ class RawPage:
             body=response.body,
             fetched_at=response.fetched_at,
             post_ids=list(post_ids),
+            json_body=response.json_body,
         )
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
             "kind": self.kind,
             "endpoint": self.endpoint,
-            "request": {"method": self.method, "path": self.path, "params": self.params},
+            "request": {"method": self.method, "path": self.path, "params": self.params}
+            | ({"json": self.json_body} if self.json_body is not None else {}),
             "status": self.status,
             "fetched_at": self.fetched_at.isoformat(),
             "body": self.body,

@@ -89,6 +89,7 @@ class ApiResponse:
     status: int
     body: Any
     fetched_at: datetime
+    json_body: Any = None  # what a POST sent (TikTok cursors, id lists), for the raw record
 
 
 @dataclass
@@ -161,6 +162,7 @@ class ApiSession:
             outcome = self._send_once(method, url, endpoint, query, json_body, all_headers)
             if isinstance(outcome, ApiResponse):
                 outcome.path, outcome.params = path, self._public_params(params)
+                outcome.json_body = self.redactor.data(json_body)
                 return outcome
             error = outcome
             if isinstance(error, AuthError | PermanentError):
@@ -178,6 +180,8 @@ class ApiSession:
                 else:
                     waits += 1
                 self._pause(wait, f"rate limited on {endpoint}")
+                # The window the 429 reported has now passed; don't wait for it again.
+                self.windows.pop(endpoint, None)
                 continue
             if attempt >= self.policy.max_retries:
                 raise error
@@ -255,9 +259,9 @@ class ApiSession:
         window = self.windows.get(endpoint)
         if window is None or window.remaining is None or window.remaining > 0:
             return
-        wait = self._seconds_until(window.reset_at)
-        if not wait:
+        if window.reset_at is None or window.reset_at <= self.clock():
             return
+        wait = self._seconds_until(window.reset_at) or 0.0
         if wait > self.policy.max_rate_limit_wait:
             raise RateLimited(
                 f"quota exhausted ({window.limit} per window)",

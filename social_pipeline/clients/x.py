@@ -1,0 +1,211 @@
+"""X (Twitter) API v2 client: one user's profile, timeline and tweet metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import requests
+
+from social_pipeline.clients.base import PlatformClient, RawPage, batches
+from social_pipeline.clients.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponse,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from social_pipeline.clients.http import ApiSession, RateLimitWindow
+from social_pipeline.window import CollectionWindow
+
+# The same tweet shape from the timeline and from the lookup, so one normalizer reads both.
+TWEET_PARAMS = {
+    "tweet.fields": "created_at,public_metrics,attachments",
+    "expansions": "attachments.media_keys",
+    "media.fields": "type,url,preview_image_url",
+}
+USAGE_CAPPED = "usage-capped"
+NOT_FOUND = "resource-not-found"
+
+
+class XClient(PlatformClient):
+    """X API v2 over an app-only Bearer token.
+
+    Tweets carry their `public_metrics`, so a day's pull is the profile plus the timeline
+    pages; `fetch_metrics` is the batched refresh for posts already known.
+    """
+
+    platform: ClassVar[str] = "x"
+    metrics_in_listing: ClassVar[bool] = True
+    PROFILE = "GET /2/users/{id}"
+    TIMELINE = "GET /2/users/{id}/tweets"
+    LOOKUP = "GET /2/tweets"
+    MAX_PAGE = 100  # max_results is 5..100 on the user timeline
+    MAX_LOOKUP = 100  # ids per GET /2/tweets
+
+    def __init__(
+        self,
+        http: ApiSession,
+        account_id: str,
+        token: str,
+        *,
+        api_version: str = "2",
+        page_size: int = MAX_PAGE,
+    ) -> None:
+        super().__init__(http, account_id, token)
+        if not 5 <= page_size <= self.MAX_PAGE:
+            raise ValueError(f"x page_size must be 5..{self.MAX_PAGE}, got {page_size}")
+        self.api_version = api_version
+        self.page_size = page_size
+        self._auth = {"Authorization": f"Bearer {token}"}
+
+    # -- errors and quota -------------------------------------------------------------
+
+    @classmethod
+    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+        """X errors are problem+json; a 429 is a rate limit unless it is the usage cap.
+
+        The monthly usage cap is also a 429 (type `.../problems/usage-capped`) but no
+        wait within the run lifts it, so it is permanent. An unknown user is HTTP 200 with
+        only `errors`; a lookup of deleted tweets is HTTP 200 with `errors` beside `data`,
+        which is kept.
+        """
+        status = response.status_code
+        where = {"platform": cls.platform, "endpoint": endpoint, "status": status}
+        problem = _problem(body)
+        if status == 429:
+            if USAGE_CAPPED in problem.get("type", ""):
+                return PermanentError(f"usage cap exceeded: {problem.get('detail', '')}", **where)
+            return RateLimited(
+                problem.get("detail") or "Too Many Requests", reset_at=_reset_at(response), **where
+            )
+        if status in (401, 403):
+            return AuthError(_describe(problem, "token rejected"), **where)
+        if status >= 500:
+            return TransientError(_describe(problem, "server error"), **where)
+        if status >= 400:
+            return PermanentError(_describe(problem, "request refused"), **where)
+        if not isinstance(body, dict):
+            return MalformedResponse("expected a JSON object", body_text=str(body)[:2000], **where)
+        if endpoint != cls.LOOKUP and "data" not in body and body.get("errors"):
+            first = body["errors"][0] if isinstance(body["errors"], list) else {}
+            reason = first.get("detail") or first.get("message") or "request refused"
+            return PermanentError(f"{reason} ({first.get('type', 'no type')})", **where)
+        return None
+
+    @classmethod
+    def observe(
+        cls, response: requests.Response, endpoint: str, observed_at: datetime
+    ) -> RateLimitWindow | None:
+        """X sends `x-rate-limit-limit/remaining/reset` (reset in epoch seconds) on every answer."""
+        headers = response.headers
+        if "x-rate-limit-remaining" not in headers:
+            return None
+        return RateLimitWindow(
+            platform=cls.platform,
+            endpoint=endpoint,
+            limit=_int(headers.get("x-rate-limit-limit")),
+            remaining=_int(headers.get("x-rate-limit-remaining")),
+            reset_at=_reset_at(response),
+            observed_at=observed_at,
+        )
+
+    # -- reads ------------------------------------------------------------------------
+
+    def fetch_profile(self) -> RawPage:
+        """`GET /2/users/{id}?user.fields=public_metrics,username`: follower counts, and the
+        username that permalinks need (X returns none for tweets)."""
+        response = self.http.get(
+            f"/{self.api_version}/users/{self.account_id}",
+            endpoint=self.PROFILE,
+            params={"user.fields": "public_metrics,username"},
+            auth_headers=self._auth,
+        )
+        return RawPage.from_response("profile", response)
+
+    def list_posts(self, window: CollectionWindow) -> Iterator[RawPage]:
+        """`GET /2/users/{id}/tweets` with `start_time`/`end_time` set to the window, so X
+        itself stops at the window's start; `meta.next_token` goes back as `pagination_token`.
+        """
+        params: dict[str, Any] = {
+            "start_time": _rfc3339(window.start),
+            "end_time": _rfc3339(window.end),
+            "max_results": self.page_size,
+            **TWEET_PARAMS,
+        }
+        while True:
+            response = self.http.get(
+                f"/{self.api_version}/users/{self.account_id}/tweets",
+                endpoint=self.TIMELINE,
+                params=params,
+                auth_headers=self._auth,
+            )
+            tweets = response.body.get("data") or []
+            in_window = [t["id"] for t in tweets if _created_in(t, window)]
+            yield RawPage.from_response("posts", response, in_window)
+            next_token = (response.body.get("meta") or {}).get("next_token")
+            if not next_token or _reaches_before(tweets, window):
+                return
+            params = {**params, "pagination_token": next_token}
+
+    def fetch_metrics(self, post_ids: Sequence[str]) -> Iterator[RawPage]:
+        """`GET /2/tweets?ids=` with at most 100 ids per call: current `public_metrics`.
+
+        Deleted or protected tweets come back under `errors` beside the rest; the page is
+        kept whole and the normalizer uses what `data` holds.
+        """
+        for batch in batches(post_ids, self.MAX_LOOKUP):
+            response = self.http.get(
+                f"/{self.api_version}/tweets",
+                endpoint=self.LOOKUP,
+                params={"ids": ",".join(batch), **TWEET_PARAMS},
+                auth_headers=self._auth,
+            )
+            yield RawPage.from_response("metrics", response)
+
+
+CLIENT = XClient
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _created(tweet: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(tweet["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _created_in(tweet: Any, window: CollectionWindow) -> bool:
+    # A malformed tweet is landed as received (the normalizer quarantines it), never looked up.
+    created = _created(tweet)
+    return created is not None and "id" in tweet and window.contains(created)
+
+
+def _reaches_before(tweets: list[Any], window: CollectionWindow) -> bool:
+    # start_time should make this impossible; if X ever ignores it, stop anyway.
+    return any((c := _created(t)) is not None and c < window.start for t in tweets)
+
+
+def _problem(body: Any) -> dict[str, Any]:
+    return body if isinstance(body, dict) else {}
+
+
+def _describe(problem: dict[str, Any], fallback: str) -> str:
+    title, detail = problem.get("title"), problem.get("detail")
+    if title and detail and title != detail:
+        return f"{title}: {detail}"
+    return str(title or detail or fallback)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.strip().isdigit() else None
+
+
+def _reset_at(response: requests.Response) -> datetime | None:
+    reset = _int(response.headers.get("x-rate-limit-reset"))
+    return datetime.fromtimestamp(reset, tz=UTC) if reset is not None else None

@@ -1,0 +1,150 @@
+"""TikTok Display API v2 pages -> posts, engagement, followers and quarantine (polars only).
+
+Videos come from `video/list` (`posts` pages) and, when a refresh ran, `video/query`
+(`metrics` pages); both carry the same video object and the latest reading wins.
+`create_time` is epoch SECONDS. The Display API serves videos only and reports no saves,
+impressions, reach or clicks: those columns are NULL, never 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from social_pipeline.normalize import schema
+from social_pipeline.normalize.common import (
+    PlatformFrames,
+    as_int,
+    bad_int,
+    from_epoch,
+    items_frame,
+    jfield,
+    split_quarantine,
+    unreadable_pages,
+)
+from social_pipeline.raw import RawPull
+
+# Everything the Display API lists is a video.
+CONTENT_TYPE_MAP: dict[str, str] = {"video": "video"}
+
+METRIC_FIELDS: dict[str, str] = {
+    "likes": "like_count",
+    "comments": "comment_count",
+    "shares": "share_count",
+    "views": "view_count",
+}
+PROFILE_FIELDS: dict[str, str] = {
+    "followers": "follower_count",
+    "following": "following_count",
+    "posts_count": "video_count",
+}
+
+FIELD_MAP: list[tuple[str, str]] = [
+    ("id", "post_id"),
+    ("create_time (epoch seconds)", "created_at"),
+    ("video_description, else title", "text"),
+    ("(always video)", "content_type"),
+    ("share_url", "permalink"),
+    ("embed_link", "media_urls"),
+    ("cover_image_url", "thumbnail_url"),
+    *[(field, column) for column, field in METRIC_FIELDS.items()],
+    ("(not reported)", "saves"),
+    ("(not reported)", "impressions"),
+    ("(not reported)", "reach"),
+    ("(not reported)", "clicks"),
+    *[(f"data.user.{field}", column) for column, field in PROFILE_FIELDS.items()],
+]
+
+
+def _videos(body: Any) -> Any:
+    return body["data"]["videos"]
+
+
+def _user(body: Any) -> Any:
+    return body["data"]["user"]
+
+
+def normalize(pulls: list[RawPull]) -> PlatformFrames:
+    """One day's TikTok pulls -> the normalized frames (rates are computed by the shared step)."""
+    accessors = {"posts": _videos, "metrics": _videos, "profile": _user}
+    good, bad = [], [unreadable_pages(pulls, ("profile", "posts", "metrics"), accessors)]
+    for kind in ("posts", "metrics"):
+        kept, quarantined = split_quarantine(
+            _video_columns(items_frame(pulls, kind, _videos)), _video_problems(), kind
+        )
+        good.append(kept)
+        bad.append(quarantined)
+    videos = _in_window_latest(pl.concat(good))
+    followers, profile_bad = _followers(pulls)
+    bad.append(profile_bad)
+    return PlatformFrames(
+        posts=schema.conform(videos, schema.POSTS),
+        engagement=schema.conform(videos, schema.ENGAGEMENT),
+        followers=schema.conform(followers, schema.FOLLOWERS),
+        quarantine=pl.concat([schema.conform(b, schema.QUARANTINE) for b in bad]),
+    )
+
+
+def _video_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    description, title = jfield("$.video_description"), jfield("$.title")
+    embed = jfield("$.embed_link")
+    return frame.with_columns(
+        post_id=jfield("$.id"),
+        _create_time=jfield("$.create_time"),
+        content_type=pl.lit(CONTENT_TYPE_MAP["video"]),
+        text=pl.when(description.is_null() | (description == ""))
+        .then(title)
+        .otherwise(description),
+        permalink=jfield("$.share_url"),
+        media_urls=pl.when(embed.is_null())
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(pl.concat_list(embed)),
+        thumbnail_url=jfield("$.cover_image_url"),
+        **{f"_{field}": jfield(f"$.{field}") for field in METRIC_FIELDS.values()},
+    ).with_columns(
+        created_at=from_epoch(pl.col("_create_time"), "s"),
+        **{column: as_int(pl.col(f"_{field}")) for column, field in METRIC_FIELDS.items()},
+        collected_at=pl.coalesce("fetched_at", "collected_at"),  # when the numbers were read
+    )
+
+
+def _video_problems() -> dict[str, pl.Expr]:
+    problems = {
+        "missing id": pl.col("post_id").is_null(),
+        "missing or unparseable create_time": pl.col("created_at").is_null(),
+    }
+    for field in METRIC_FIELDS.values():
+        problems[f"wrong-typed {field}"] = bad_int(pl.col(f"_{field}"))
+    return problems
+
+
+def _in_window_latest(videos: pl.DataFrame) -> pl.DataFrame:
+    """Videos created in the pull's window, one row per video: its latest reading."""
+    inside = (pl.col("created_at") >= pl.col("window_start")) & (
+        pl.col("created_at") < pl.col("window_end")
+    )
+    return (
+        videos.filter(inside)
+        .sort("fetched_at", nulls_last=False, maintain_order=True)
+        .unique(["platform", "post_id"], keep="last", maintain_order=True)
+    )
+
+
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "profile", _user)
+    frame = frame.with_columns(
+        **{f"_{field}": jfield(f"$.{field}") for field in PROFILE_FIELDS.values()}
+    )
+    frame = frame.with_columns(
+        **{column: as_int(pl.col(f"_{field}")) for column, field in PROFILE_FIELDS.items()},
+        collected_at=pl.coalesce("fetched_at", "collected_at"),
+    )
+    problems = {
+        f"wrong-typed {field}": bad_int(pl.col(f"_{field}")) for field in PROFILE_FIELDS.values()
+    }
+    good, bad = split_quarantine(frame, problems, "profile")
+    good = good.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
+        "source", keep="last", maintain_order=True
+    )
+    return good, bad

@@ -1,0 +1,222 @@
+"""X API v2 pages -> posts, engagement, followers and quarantine (polars only).
+
+Tweets come from the timeline (`posts` pages) and, when a refresh ran, from the lookup
+(`metrics` pages); both have the same shape and the latest reading of a tweet wins.
+Media live beside the tweets in `includes.media` and are joined in by `media_key`.
+
+Metrics: X's `impression_count` is what its apps show as "Views", so it fills both
+`impressions` and `views` (and `engagement_rate_per_view` is then X's own per-impression
+rate). `quote_count` has no column; it stays in the raw landing. X reports no reach or
+clicks without user-context auth: those are NULL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from social_pipeline.normalize import schema
+from social_pipeline.normalize.common import (
+    PlatformFrames,
+    as_int,
+    as_utc,
+    bad_int,
+    items_frame,
+    jfield,
+    split_quarantine,
+    unreadable_pages,
+)
+from social_pipeline.raw import RawPull
+
+# X media type of a single-media tweet -> our content type; none -> text, several -> carousel.
+CONTENT_TYPE_MAP: dict[str, str] = {"photo": "image", "video": "video", "animated_gif": "video"}
+
+# Public metric -> our column (impression_count feeds two columns, see above).
+METRIC_FIELDS: dict[str, str] = {
+    "likes": "like_count",
+    "comments": "reply_count",
+    "shares": "retweet_count",
+    "views": "impression_count",
+    "impressions": "impression_count",
+    "saves": "bookmark_count",
+}
+PROFILE_FIELDS: dict[str, str] = {
+    "followers": "followers_count",
+    "following": "following_count",
+    "posts_count": "tweet_count",
+}
+
+FIELD_MAP: list[tuple[str, str]] = [
+    ("id", "post_id"),
+    ("created_at", "created_at"),
+    ("text", "text"),
+    ("includes.media[].type (no media: text; several: carousel)", "content_type"),
+    ("includes.media[].url or preview_image_url", "media_urls"),
+    ("includes.media[0].preview_image_url or url", "thumbnail_url"),
+    ("https://x.com/{username}/status/{id} (username from GET /2/users/{id})", "permalink"),
+    *[(f"public_metrics.{field}", column) for column, field in METRIC_FIELDS.items()],
+    ("(not reported)", "reach"),
+    ("(not reported)", "clicks"),
+    *[(f"data.public_metrics.{field}", column) for column, field in PROFILE_FIELDS.items()],
+]
+
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"  # "2026-05-01T10:00:00.000Z"
+_KEY_LIST = r'^\[\s*("[^"]*"\s*(,\s*"[^"]*"\s*)*)?\]$'
+
+
+def _tweets(body: Any) -> Any:
+    if "data" in body:
+        return body["data"]
+    if "meta" in body or "errors" in body:
+        return []  # an empty timeline page, or a lookup whose ids were all deleted
+    raise KeyError("data")
+
+
+def _media(body: Any) -> Any:
+    return body["includes"]["media"]
+
+
+def _profile(body: Any) -> Any:
+    return body["data"]
+
+
+def normalize(pulls: list[RawPull]) -> PlatformFrames:
+    """One day's X pulls -> the normalized frames (rates are computed by the shared step)."""
+    accessors = {"posts": _tweets, "metrics": _tweets, "profile": _profile}
+    good, bad = [], [unreadable_pages(pulls, ("profile", "posts", "metrics"), accessors)]
+    for kind in ("posts", "metrics"):
+        kept, quarantined = split_quarantine(
+            _tweet_columns(items_frame(pulls, kind, _tweets)), _tweet_problems(), kind
+        )
+        good.append(kept)
+        bad.append(quarantined)
+    tweets = _in_window_latest(pl.concat(good))
+    tweets = _with_media(tweets, _media_frame(pulls))
+    profiles, profile_bad = _profiles(pulls)
+    bad.append(profile_bad)
+    tweets = tweets.join(profiles.select("source", "username"), on="source", how="left")
+    return PlatformFrames(
+        posts=schema.conform(_posts(tweets), schema.POSTS),
+        engagement=schema.conform(tweets.with_columns(_observed()), schema.ENGAGEMENT),
+        followers=schema.conform(profiles.with_columns(_observed()), schema.FOLLOWERS),
+        quarantine=pl.concat([schema.conform(b, schema.QUARANTINE) for b in bad]),
+    )
+
+
+def _tweet_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    raw_metrics = {
+        f"_{field}": jfield(f"$.public_metrics.{field}") for field in set(METRIC_FIELDS.values())
+    }
+    return frame.with_columns(
+        post_id=jfield("$.id"),
+        created_at=as_utc(jfield("$.created_at"), CREATED_AT_FORMAT),
+        text=jfield("$.text"),
+        _keys=jfield("$.attachments.media_keys"),
+        **raw_metrics,
+    ).with_columns(
+        **{column: as_int(pl.col(f"_{field}")) for column, field in METRIC_FIELDS.items()}
+    )
+
+
+def _tweet_problems() -> dict[str, pl.Expr]:
+    problems = {
+        "missing id": pl.col("post_id").is_null(),
+        "missing or unparseable created_at": pl.col("created_at").is_null(),
+        "attachments.media_keys is not a list of keys": pl.col("_keys").is_not_null()
+        & ~pl.col("_keys").str.contains(_KEY_LIST),
+    }
+    for field in sorted(set(METRIC_FIELDS.values())):
+        problems[f"wrong-typed public_metrics.{field}"] = bad_int(pl.col(f"_{field}"))
+    return problems
+
+
+def _in_window_latest(tweets: pl.DataFrame) -> pl.DataFrame:
+    """Tweets created in the pull's window, one row per tweet: its latest reading."""
+    inside = (pl.col("created_at") >= pl.col("window_start")) & (
+        pl.col("created_at") < pl.col("window_end")
+    )
+    return (
+        tweets.filter(inside)
+        .sort("fetched_at", nulls_last=False, maintain_order=True)
+        .unique(["platform", "post_id"], keep="last", maintain_order=True)
+        .with_columns(
+            pl.col("_keys")
+            .str.extract_all(r'"[^"]*"')
+            .list.eval(pl.element().str.strip_chars('"'))
+            .alias("_keys")
+        )
+        .with_row_index("_row")
+    )
+
+
+def _media_frame(pulls: list[RawPull]) -> pl.DataFrame:
+    media = pl.concat([items_frame(pulls, kind, _media) for kind in ("posts", "metrics")])
+    url, preview = jfield("$.url"), jfield("$.preview_image_url")
+    return media.select(
+        jfield("$.media_key").alias("media_key"),
+        jfield("$.type").alias("media_type"),
+        pl.coalesce(url, preview).alias("media_url"),
+        pl.coalesce(preview, url).alias("thumbnail"),
+    ).unique("media_key", keep="last", maintain_order=True)
+
+
+def _with_media(tweets: pl.DataFrame, media: pl.DataFrame) -> pl.DataFrame:
+    """Attach each tweet's media (in `media_keys` order) and derive its content type."""
+    per_tweet = (
+        tweets.select("_row", pl.col("_keys").alias("media_key"))
+        .explode("media_key")
+        .join(media, on="media_key", how="left", maintain_order="left")
+        .group_by("_row", maintain_order=True)
+        .agg(
+            pl.col("media_url").drop_nulls().alias("media_urls"),
+            pl.col("thumbnail").drop_nulls().first().alias("thumbnail_url"),
+            pl.col("media_type").first().alias("_first_type"),
+        )
+    )
+    count = pl.col("_keys").list.len().fill_null(0)
+    content_type = (
+        pl.when(count == 0)
+        .then(pl.lit("text"))
+        .when(count > 1)
+        .then(pl.lit("carousel"))
+        .otherwise(
+            pl.col("_first_type").replace_strict(
+                CONTENT_TYPE_MAP, default=None, return_dtype=pl.String
+            )
+        )
+    )
+    return tweets.join(per_tweet, on="_row", how="left").with_columns(
+        content_type.alias("content_type")
+    )
+
+
+def _posts(tweets: pl.DataFrame) -> pl.DataFrame:
+    permalink = (
+        pl.when(pl.col("username").is_not_null())
+        .then(pl.format("https://x.com/{}/status/{}", pl.col("username"), pl.col("post_id")))
+        .otherwise(pl.format("https://x.com/i/web/status/{}", pl.col("post_id")))
+    )
+    return tweets.with_columns(permalink.alias("permalink"), _observed())
+
+
+def _profiles(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Follower counts and username per pull (latest profile page wins)."""
+    frame = items_frame(pulls, "profile", _profile)
+    raw = {f"_{field}": jfield(f"$.public_metrics.{field}") for field in PROFILE_FIELDS.values()}
+    frame = frame.with_columns(username=jfield("$.username"), **raw).with_columns(
+        **{column: as_int(pl.col(f"_{field}")) for column, field in PROFILE_FIELDS.items()}
+    )
+    problems = {
+        f"wrong-typed public_metrics.{f}": bad_int(pl.col(f"_{f}")) for f in PROFILE_FIELDS.values()
+    }
+    good, bad = split_quarantine(frame, problems, "profile")
+    good = good.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
+        "source", keep="last", maintain_order=True
+    )
+    return good, bad
+
+
+def _observed() -> pl.Expr:
+    # When the number was read: the page's fetch time, else the pull's.
+    return pl.coalesce("fetched_at", "collected_at").alias("collected_at")

@@ -1,0 +1,268 @@
+"""Emulator of the X API v2 endpoints the product uses, on X's own wire format.
+
+Routes (after the `/x` prefix): `GET /2/users/{id}`, `GET /2/users/{id}/tweets`,
+`GET /2/tweets?ids=`. Quirks kept from the real API: ids are strings, `created_at` is
+`2026-05-01T10:00:00.000Z`, fields appear only when `tweet.fields`/`user.fields`/
+`media.fields` ask for them, media sit in `includes.media`, an unknown user is HTTP 200
+with only `errors`, every answer carries `x-rate-limit-*` headers (reset in epoch
+seconds) and errors are `application/problem+json`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.world import Post
+
+PROBLEM = {"Content-Type": "application/problem+json"}
+_PROBLEMS = "https://api.twitter.com/2/problems/"
+
+# The world's X content types are X's media types; text posts carry no attachment.
+_MEDIA_KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
+
+_USER = re.compile(r"^/2/users/([^/]+)$")
+_TIMELINE = re.compile(r"^/2/users/([^/]+)/tweets$")
+
+
+def token_of(req: Request) -> str | None:
+    return req.bearer()
+
+
+def handle(req: Request, sb: Sandbox) -> Reply:
+    user_id = ""
+    if req.method != "GET":
+        return _not_found()
+    if req.path == "/2/tweets":
+        endpoint, route = "GET /2/tweets", _lookup
+    elif match := _TIMELINE.match(req.path):
+        endpoint, route, user_id = "GET /2/users/{id}/tweets", _timeline, match.group(1)
+    elif match := _USER.match(req.path):
+        endpoint, route, user_id = "GET /2/users/{id}", _user, match.group(1)
+    else:
+        return _not_found()
+    state = sb.rate(req, endpoint, token_of(req) or "")
+    headers = {
+        "x-rate-limit-limit": str(state.limit),
+        "x-rate-limit-remaining": str(state.remaining),
+        "x-rate-limit-reset": str(math.ceil(state.reset_at)),
+    }
+    if not state.allowed:
+        return _problem(429, "Too Many Requests", headers)
+    reply = route(req, sb, user_id)
+    reply.headers.update(headers)
+    return reply
+
+
+def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+    if kind == "rate_limit":
+        reset = reset_at_epoch or req.received_at + sb.config.rate_limit_window_s
+        headers = {
+            "x-rate-limit-limit": str(sb.config.rate_limit),
+            "x-rate-limit-remaining": "0",
+            # X rounds to whole seconds; rounding up never invites an early retry.
+            "x-rate-limit-reset": str(math.ceil(reset)),
+        }
+        return _problem(429, "Too Many Requests", headers)
+    if kind == "server_error":
+        return _problem(503, "Service Unavailable")
+    return _problem(401, "Unauthorized")
+
+
+# -- routes ---------------------------------------------------------------------------
+
+
+def _user(req: Request, sb: Sandbox, user_id: str) -> Reply:
+    if not user_id.isdigit():
+        return _invalid("id", user_id)
+    account = sb.world.account("x", user_id)
+    if account is None:
+        return Reply(200, {"errors": [_not_found_error("user", "id", user_id)]})
+    user: dict[str, Any] = {
+        "id": account.account_id,
+        "name": account.name,
+        "username": account.handle,
+    }
+    if "public_metrics" in _fields(req, "user.fields"):
+        counts = sb.world.followers(account)
+        user["public_metrics"] = {
+            "followers_count": counts["followers"],
+            "following_count": counts["following"],
+            "tweet_count": counts["posts_count"],
+            "listed_count": counts["followers"] // 200,
+            "like_count": counts["posts_count"] * 3,
+        }
+    return Reply(200, {"data": user})
+
+
+def _timeline(req: Request, sb: Sandbox, user_id: str) -> Reply:
+    if not user_id.isdigit():
+        return _invalid("id", user_id)
+    raw_max = req.query.get("max_results", "10")
+    if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
+        return _invalid("max_results", raw_max)
+    start = _rfc3339(req.query.get("start_time"), datetime(2006, 3, 21, tzinfo=UTC))
+    end = _rfc3339(req.query.get("end_time"), sb.world.clock())
+    if start is None or end is None:
+        name = "start_time" if start is None else "end_time"
+        return _invalid(name, req.query.get(name, ""))
+    if sb.world.account("x", user_id) is None:
+        return Reply(200, {"errors": [_not_found_error("user", "id", user_id)]})
+    after = None
+    if token := req.query.get("pagination_token"):
+        after = _decode_token(sb, token)
+        if after is None or after.account_id != user_id:
+            return _invalid("pagination_token", token)
+    page = list(islice(_older(sb, user_id, start, end, after), int(raw_max) + 1))
+    posts, more = page[: int(raw_max)], len(page) > int(raw_max)
+    body = _tweets_body(req, sb, posts)
+    meta: dict[str, Any] = {"result_count": len(posts)}
+    if posts:
+        meta.update(newest_id=posts[0].post_id, oldest_id=posts[-1].post_id)
+    if more:
+        meta["next_token"] = _encode_token(posts[-1])
+    body["meta"] = meta
+    return Reply(200, body)
+
+
+def _lookup(req: Request, sb: Sandbox, _: str) -> Reply:
+    raw = req.query.get("ids", "")
+    ids = [i for i in raw.split(",") if i]
+    if not 1 <= len(ids) <= 100 or not all(i.isdigit() for i in ids):
+        return _invalid("ids", raw)
+    found = {i: sb.world.find_post("x", i) for i in ids}
+    body = _tweets_body(req, sb, [p for p in found.values() if p is not None])
+    missing = [_not_found_error("tweet", "ids", i) for i, p in found.items() if p is None]
+    if missing:
+        body["errors"] = missing  # X keeps the found ones and lists the rest beside them
+    return Reply(200, body)
+
+
+# -- wire format ----------------------------------------------------------------------
+
+
+def _tweets_body(req: Request, sb: Sandbox, posts: list[Post]) -> dict[str, Any]:
+    fields = _fields(req, "tweet.fields")
+    media_fields = _fields(req, "media.fields")
+    expand = "attachments.media_keys" in _fields(req, "expansions")
+    tweets, media = [], []
+    for post in posts:
+        tweet: dict[str, Any] = {
+            "id": post.post_id,
+            "text": post.text,
+            "edit_history_tweet_ids": [post.post_id],
+        }
+        if "created_at" in fields:
+            tweet["created_at"] = post.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if "public_metrics" in fields:
+            m = sb.world.metrics(post)
+            tweet["public_metrics"] = {
+                "retweet_count": m["shares"],
+                "reply_count": m["comments"],
+                "like_count": m["likes"],
+                "quote_count": m["quotes"],
+                "bookmark_count": m["bookmarks"],
+                "impression_count": m["views"],
+            }
+        if post.content_type in _MEDIA_KEY_PREFIX:
+            key = f"{_MEDIA_KEY_PREFIX[post.content_type]}_{post.post_id[2:]}"
+            if "attachments" in fields or expand:
+                tweet["attachments"] = {"media_keys": [key]}
+            if expand:
+                media.append(_media(post, key, media_fields))
+        tweets.append(tweet)
+    body: dict[str, Any] = {"data": tweets} if tweets else {}
+    if media:
+        body["includes"] = {"media": media}
+    return body
+
+
+def _media(post: Post, key: str, fields: set[str]) -> dict[str, Any]:
+    item = {"media_key": key, "type": post.content_type}
+    # Photos have a `url`; videos and GIFs only a `preview_image_url` (the real split).
+    if post.content_type == "photo" and "url" in fields:
+        item["url"] = post.media_url
+    if post.content_type != "photo" and "preview_image_url" in fields:
+        item["preview_image_url"] = post.media_url
+    return item
+
+
+def _older(
+    sb: Sandbox, user_id: str, start: datetime, end: datetime, after: Post | None
+) -> Iterator[Post]:
+    """Posts in [start, end), newest first, strictly after `after` in that order."""
+    if after is not None:
+        end = min(end, after.created_at + timedelta(seconds=1))
+    for post in sb.world.posts_between("x", user_id, start, end):
+        if after is None or (post.created_at, post.seq) < (after.created_at, after.seq):
+            yield post
+
+
+def _encode_token(post: Post) -> str:
+    # Opaque to clients, like X's own; it names the last post served.
+    return f"7140{int(post.post_id):x}"
+
+
+def _decode_token(sb: Sandbox, token: str) -> Post | None:
+    if not token.startswith("7140"):
+        return None
+    try:
+        return sb.world.find_post("x", str(int(token[4:], 16)))
+    except ValueError:
+        return None
+
+
+def _fields(req: Request, name: str) -> set[str]:
+    return {f for f in req.query.get(name, "").split(",") if f}
+
+
+def _rfc3339(text: str | None, default: datetime) -> datetime | None:
+    if text is None:
+        return default
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _problem(status: int, title: str, headers: dict[str, str] | None = None) -> Reply:
+    body = {"title": title, "detail": title, "type": "about:blank", "status": status}
+    return Reply(status, body, {**PROBLEM, **(headers or {})})
+
+
+def _invalid(name: str, value: str) -> Reply:
+    body = {
+        "errors": [
+            {
+                "parameters": {name: [value]},
+                "message": f"The `{name}` query parameter value [{value}] is not valid",
+            }
+        ],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": _PROBLEMS + "invalid-request",
+    }
+    return Reply(400, body, dict(PROBLEM))
+
+
+def _not_found_error(resource: str, parameter: str, value: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "detail": f"Could not find {resource} with {parameter}: [{value}].",
+        "title": "Not Found Error",
+        "resource_type": resource,
+        "parameter": parameter,
+        "resource_id": value,
+        "type": _PROBLEMS + "resource-not-found",
+    }
+
+
+def _not_found() -> Reply:
+    body = {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]}
+    return Reply(404, body)
