@@ -11,6 +11,7 @@ import pytest
 from social_pipeline.clients import PlatformClient, client_class, make_session
 from social_pipeline.clients.http import RetryPolicy
 from social_pipeline.sandbox.server import Sandbox, SandboxConfig
+from social_pipeline_tests.pipeline_helpers import deployment  # noqa: E402,F401  (fixture)
 
 # The world is observed at this moment in tests, so metrics and followers are exact.
 FROZEN_NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)

@@ -83,9 +83,7 @@ def run_collection(
     )
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is None:
-            continue
+        mat = event.materialization
         values = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
         metadata[mat.asset_key.to_user_string()] = values
     return CollectionResult(
