@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -49,3 +50,29 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         return value
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs credential-shaped text from log records of libraries we don't control.
+
+    urllib3 logs every request URL at DEBUG, query string included: a `key=` or
+    `access_token=` there would reach whatever handler a user configured.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._redactor = Redactor()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._redactor.text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction(logger_names: Iterable[str] = ("urllib3.connectionpool", "requests")) -> None:
+    for name in logger_names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

@@ -27,9 +27,10 @@ from social_pipeline.clients.errors import (
     RateLimited,
     TransientError,
 )
-from social_pipeline.redact import SECRET_KEYS, Redactor
+from social_pipeline.redact import SECRET_KEYS, Redactor, install_log_redaction
 
 log = logging.getLogger("social_pipeline.http")
+install_log_redaction()
 
 Classifier = Callable[[requests.Response, Any, str], ApiError | None]
 Observer = Callable[[requests.Response, str, datetime], "RateLimitWindow | None"]

@@ -248,7 +248,6 @@ _SEQ_WIDTH = {"facebook": 1, "instagram": 8, "x": 8, "linkedin": 8, "youtube": 6
 def _decode_post(world: World, platform: str, post_id: str) -> Post | None:
     if platform == "facebook":
         prefix, _, tail = post_id.rpartition("_")
-        prefix += "_"
     else:
         width = _SEQ_WIDTH[platform]
         prefix, tail = post_id[:-width], post_id[-width:]

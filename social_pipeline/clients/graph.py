@@ -1,0 +1,186 @@
+"""What the Facebook and Instagram clients share: Graph errors, usage headers, paging.
+
+Graph reports every failure as `{"error": {"code", "error_subcode", "is_transient", ...}}`
+with HTTP 400/403/500, so classification reads the code, not the status. Throttling
+carries no Retry-After; the wait, when Graph gives one, is
+`estimated_time_to_regain_access` (minutes) in `X-Business-Use-Case-Usage`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import requests
+
+from social_pipeline.clients.base import PlatformClient
+from social_pipeline.clients.errors import (
+    ApiError,
+    AuthError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from social_pipeline.clients.http import ApiResponse, ApiSession, RateLimitWindow
+
+GRAPH_VERSION = "v24.0"
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
+
+# 4 app, 17 user, 32 page, 341 app, 613 custom; 800xx are Business Use Case limits
+# (80001 Pages, 80002 Instagram, ...).
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})
+TRANSIENT_CODES = frozenset({1, 2})
+TOKEN_CODES = frozenset({102, 190})
+USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-App-Usage", "X-Page-Usage")
+
+
+def parse_graph_time(text: Any) -> datetime | None:
+    """`2026-05-01T10:00:00+0000` as an aware datetime; None when absent or malformed."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, GRAPH_TIME).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _usage_entries(headers: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every usage record in the quota headers (BUC is keyed by business object id)."""
+    entries: list[dict[str, Any]] = []
+    for name in USAGE_HEADERS:
+        raw = headers.get(name)
+        if not raw:
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and name == "X-Business-Use-Case-Usage":
+            entries.extend(
+                e for records in value.values() if isinstance(records, list) for e in records
+            )
+        elif isinstance(value, dict):
+            entries.append(value)
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def regain_at(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """When throttling ends per `estimated_time_to_regain_access`; None when not said."""
+    minutes = max(
+        (_number(e.get("estimated_time_to_regain_access")) for e in _usage_entries(headers)),
+        default=0.0,
+    )
+    return now + timedelta(minutes=minutes) if minutes > 0 else None
+
+
+class GraphClient(PlatformClient):
+    """A Graph API client for one Page or IG user; the version is a setting."""
+
+    api_version: ClassVar[str] = GRAPH_VERSION
+    page_size: ClassVar[int] = 100
+
+    def __init__(
+        self,
+        http: ApiSession,
+        account_id: str,
+        token: str,
+        *,
+        api_version: str | None = None,
+        page_size: int | None = None,
+    ) -> None:
+        super().__init__(http, account_id, token)
+        self.version = api_version or self.api_version
+        self.limit = page_size or self.page_size
+
+    @classmethod
+    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+        """Map a Graph `error` object to a typed error by its code (the status is 400 for most)."""
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return None
+        code = int(_number(error.get("code")))
+        subcode = int(_number(error.get("error_subcode")))
+        detail = (
+            f"Graph error {code}"
+            + (f"/{subcode}" if subcode else "")
+            + f": {error.get('message', '')}"
+        )
+        where = {"platform": cls.platform, "endpoint": endpoint, "status": response.status_code}
+        if code in TOKEN_CODES:
+            return AuthError(f"access token invalid, expired or revoked ({detail})", **where)
+        if code in THROTTLE_CODES or 80000 <= code < 81000:
+            return RateLimited(
+                detail, reset_at=regain_at(response.headers, datetime.now(UTC)), **where
+            )
+        if (
+            error.get("is_transient") is True
+            or code in TRANSIENT_CODES
+            or response.status_code >= 500
+        ):
+            return TransientError(detail, **where)
+        # (#10) on insights means "not enough viewers", a property of the media.
+        if (code == 10 and "/insights" not in endpoint) or 200 <= code < 300:
+            return AuthError(f"token lacks a permission ({detail})", **where)
+        return PermanentError(detail, **where)
+
+    @classmethod
+    def observe(
+        cls, response: requests.Response, endpoint: str, observed_at: datetime
+    ) -> RateLimitWindow | None:
+        """Usage headers as a window in percent: `remaining` is 100 minus the worst usage.
+
+        Graph sends no header while usage is near 0, so no header means no window.
+        """
+        entries = _usage_entries(response.headers)
+        if not entries:
+            return None
+        used = max(
+            _number(e.get(k))
+            for e in entries
+            for k in ("call_count", "total_cputime", "total_time")
+        )
+        return RateLimitWindow(
+            platform=cls.platform,
+            endpoint=endpoint,
+            limit=100,
+            remaining=max(0, 100 - int(used)),
+            reset_at=regain_at(response.headers, observed_at),
+            observed_at=observed_at,
+        )
+
+    def _get(
+        self, path: str, endpoint: str, params: Mapping[str, Any] | None = None
+    ) -> ApiResponse:
+        """One GET; errors name this account.
+
+        The token goes in an `Authorization: Bearer` header, which Graph accepts like the
+        `access_token` parameter: a URL is logged by urllib3 at DEBUG level, a header is not.
+        """
+        try:
+            auth = {"Authorization": f"Bearer {self.token}"}
+            return self.http.get(path, endpoint=endpoint, params=params, auth_headers=auth)
+        except ApiError as exc:
+            exc.account_id = exc.account_id or self.account_id
+            raise
+
+    def _pages(self, path: str, endpoint: str, params: Mapping[str, Any]) -> Iterator[ApiResponse]:
+        """Pages of an edge following `paging.next`, fetched only as the caller asks.
+
+        `paging.next` is an absolute URL on Graph's host carrying our token as
+        `access_token`; the session rebases it onto our base URL and drops the token
+        before anything is sent or recorded.
+        """
+        response = self._get(path, endpoint, params)
+        while True:
+            yield response
+            paging = response.body.get("paging") if isinstance(response.body, dict) else None
+            next_url = paging.get("next") if isinstance(paging, dict) else None
+            if not next_url:
+                return
+            response = self._get(next_url, endpoint)

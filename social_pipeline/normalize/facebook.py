@@ -1,0 +1,239 @@
+"""Facebook Page posts, their engagement fields and Page follows -> the normalized schema.
+
+Engagement comes from the posts listing (fields on each post) and, when a pull has them,
+from `?ids=` refresh pages; the later reading of a post wins. Facebook reports no views,
+reach, saves, impressions or clicks through these fields: they stay NULL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+from social_pipeline.clients.graph import GRAPH_TIME
+from social_pipeline.normalize import schema
+from social_pipeline.normalize.common import (
+    ItemsOf,
+    PlatformFrames,
+    as_int,
+    as_utc,
+    bad_int,
+    items_frame,
+    jfield,
+    split_quarantine,
+    unreadable_pages,
+)
+from social_pipeline.raw import RawPull
+
+# Graph attachment `media_type` -> our content type. A post without attachments is text;
+# an attachment kind not listed here (fundraiser, map...) points elsewhere: link.
+CONTENT_TYPE_MAP: dict[str, str] = {
+    "photo": "image",
+    "album": "carousel",
+    "video": "video",
+    "link": "link",
+    "share": "link",
+    "event": "link",
+    "note": "text",
+    "status": "text",
+}
+NO_ATTACHMENT = "text"
+OTHER_ATTACHMENT = "link"
+
+FIELD_MAP: list[tuple[str, str]] = [
+    ("id", "post_id"),
+    ("created_time", "created_at"),
+    ("message", "text"),
+    ("permalink_url", "permalink"),
+    ("attachments.data[0].media_type", "content_type"),
+    (
+        "attachments.data[0]: subattachments.data[].media.image.src, else media.source, else media.image.src",
+        "media_urls",
+    ),
+    ("full_picture", "thumbnail_url"),
+    ("reactions.summary.total_count (all reaction kinds)", "likes"),
+    ("comments.summary.total_count", "comments"),
+    ("shares.count (absent when 0: read as 0 if `shares` was requested)", "shares"),
+    ("followers_count (fan_count when absent)", "followers"),
+]
+
+KEY = ["snapshot_date", "platform", "account_id", "post_id"]
+_ATTACHMENT = "$.attachments.data[0]"
+
+
+def _data(body: Any) -> Any:
+    return body["data"]
+
+
+def _by_id(body: Any) -> Any:
+    return list(body.values())  # `?ids=` answers {id: post, ...}
+
+
+def _whole(body: Any) -> Any:
+    return body
+
+
+ITEMS_OF: dict[str, ItemsOf] = {"posts": _data, "metrics": _by_id, "profile": _whole}
+
+
+def json_strings(frame: pl.DataFrame, array_path: str, field: str) -> pl.Expr:
+    """The `field` of every element of the JSON array at `array_path`, as a list.
+
+    Each element is read with its own JSONPath (`$[k].field`), up to the most elements
+    any row can hold (bounded by its count of `{`), so no row is decoded in Python and a
+    wrong-shaped array only yields fewer strings.
+    """
+    arrays = jfield(array_path)
+    most = frame.select(arrays.str.count_matches(r"\{").max()).item() if frame.height else 0
+    if not most:
+        return pl.lit([], dtype=pl.List(pl.String()))
+    elements = [arrays.str.json_path_match(f"$[{k}].{field}") for k in range(most)]
+    return pl.concat_list(elements).list.drop_nulls()
+
+
+def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """One row per key: the one read last."""
+    return frame.sort("fetched_at", nulls_last=False).unique(
+        subset=key, keep="last", maintain_order=True
+    )
+
+
+def _asks_shares(record: dict[str, Any]) -> bool:
+    fields = ((record.get("request") or {}).get("params") or {}).get("fields", "")
+    return "shares" in re.split(r"[^a-z_]+", str(fields))
+
+
+def _items(pulls: list[RawPull], kind: str) -> pl.DataFrame:
+    """Items of `kind` pages, flagged by whether their request asked for `shares`.
+
+    Graph leaves `shares` out when a post has none, so absence means 0 only where it was
+    asked for; otherwise the count is unknown (NULL).
+    """
+    frames = []
+    for asked in (True, False):
+        subset = [
+            replace(p, records=[r for r in p.records if _asks_shares(r) is asked]) for p in pulls
+        ]
+        frames.append(
+            items_frame(subset, kind, ITEMS_OF[kind]).with_columns(shares_asked=pl.lit(asked))
+        )
+    return (
+        pl.concat(frames)
+        .with_columns(
+            post_id=jfield("$.id"),
+            created_raw=jfield("$.created_time"),
+            likes_raw=jfield("$.reactions.summary.total_count"),
+            comments_raw=jfield("$.comments.summary.total_count"),
+            shares_raw=jfield("$.shares.count"),
+            shares_obj=jfield("$.shares"),
+        )
+        .with_columns(created_at=as_utc(pl.col("created_raw"), GRAPH_TIME))
+    )
+
+
+def _metric_problems() -> dict[str, pl.Expr]:
+    return {
+        "item has no id": pl.col("post_id").is_null(),
+        "reactions.summary.total_count is not an integer": bad_int(pl.col("likes_raw")),
+        "comments.summary.total_count is not an integer": bad_int(pl.col("comments_raw")),
+        "shares.count is not an integer": bad_int(pl.col("shares_raw")),
+    }
+
+
+def _posts(good: pl.DataFrame) -> pl.DataFrame:
+    attachment = jfield(f"{_ATTACHMENT}.media_type")
+    album = json_strings(good, f"{_ATTACHMENT}.subattachments.data", "media.image.src")
+    single = pl.coalesce(
+        jfield(f"{_ATTACHMENT}.media.source"), jfield(f"{_ATTACHMENT}.media.image.src")
+    )
+    frame = good.with_columns(
+        content_type=pl.when(attachment.is_null())
+        .then(pl.lit(NO_ATTACHMENT))
+        .otherwise(
+            attachment.replace_strict(
+                CONTENT_TYPE_MAP, default=OTHER_ATTACHMENT, return_dtype=pl.String
+            )
+        ),
+        text=jfield("$.message"),
+        permalink=jfield("$.permalink_url"),
+        media_urls=pl.when(album.list.len() > 0)
+        .then(album)
+        .otherwise(pl.concat_list(single).list.drop_nulls()),
+        thumbnail_url=jfield("$.full_picture"),
+    )
+    return schema.conform(frame.sort("created_at", descending=True), schema.POSTS)
+
+
+def _engagement(in_window: pl.DataFrame, refreshed: pl.DataFrame) -> pl.DataFrame:
+    columns = [
+        *KEY,
+        "fetched_at",
+        "shares_asked",
+        "likes_raw",
+        "comments_raw",
+        "shares_raw",
+        "shares_obj",
+        "collected_at",
+    ]
+    readings = latest(pl.concat([in_window.select(columns), refreshed.select(columns)]), KEY)
+    frame = readings.join(in_window.select(KEY).unique(), on=KEY, how="semi").with_columns(
+        likes=as_int(pl.col("likes_raw")),
+        comments=as_int(pl.col("comments_raw")),
+        shares=pl.when(pl.col("shares_obj").is_null() & pl.col("shares_asked"))
+        .then(pl.lit(0, dtype=pl.Int64))
+        .otherwise(as_int(pl.col("shares_raw"))),
+    )
+    return schema.conform(frame, schema.ENGAGEMENT)
+
+
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "profile", _whole).with_columns(
+        fc=jfield("$.followers_count"), fan=jfield("$.fan_count")
+    )
+    good, bad = split_quarantine(
+        frame,
+        {
+            "followers_count is not an integer": bad_int(pl.col("fc")),
+            "fan_count is not an integer": bad_int(pl.col("fan")),
+        },
+        "profile",
+    )
+    good = latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
+        followers=pl.coalesce(as_int(pl.col("fc")), as_int(pl.col("fan")))
+    )
+    return schema.conform(good, schema.FOLLOWERS), bad
+
+
+def normalize(pulls: list[RawPull]) -> PlatformFrames:
+    """Posts, engagement, followers and quarantine for one day's Facebook pulls."""
+    listing = _items(pulls, "posts")
+    post_problems = {
+        "item has no id": pl.col("post_id").is_null(),
+        "item has no created_time": pl.col("created_raw").is_null(),
+        "created_time is not a Graph timestamp": pl.col("created_at").is_null(),
+        **_metric_problems(),
+    }
+    good_posts, bad_posts = split_quarantine(listing, post_problems, "posts")
+    refreshed, bad_metrics = split_quarantine(
+        _items(pulls, "metrics"), _metric_problems(), "metrics"
+    )
+    in_window = latest(
+        good_posts.filter(
+            (pl.col("created_at") >= pl.col("window_start"))
+            & (pl.col("created_at") < pl.col("window_end"))
+        ),
+        KEY,
+    )
+    followers, bad_profiles = _followers(pulls)
+    quarantine = pl.concat(
+        [unreadable_pages(pulls, list(ITEMS_OF), ITEMS_OF), bad_posts, bad_metrics, bad_profiles]
+    )
+    return PlatformFrames(
+        posts=_posts(in_window),
+        engagement=_engagement(in_window, refreshed),
+        followers=followers,
+        quarantine=schema.conform(quarantine, schema.QUARANTINE),
+    )

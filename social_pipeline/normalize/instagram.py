@@ -1,0 +1,232 @@
+"""Instagram media, inline counts, media insights and IG user counts -> the normalized schema.
+
+Likes and comments come inline from `/media`; reach, saves, shares and views from one
+insights page per media. A media without insights (refused, or not fetched) keeps NULL
+for those, never 0. Instagram reports no impressions (retired in 2025) or clicks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+from social_pipeline.clients.graph import GRAPH_TIME
+from social_pipeline.normalize import schema
+from social_pipeline.normalize.common import (
+    ItemsOf,
+    PlatformFrames,
+    as_int,
+    as_utc,
+    bad_int,
+    items_frame,
+    jfield,
+    split_quarantine,
+    unreadable_pages,
+)
+from social_pipeline.normalize.facebook import json_strings, latest
+from social_pipeline.raw import RawPull
+
+# `media_product_type` decides first (a reel is a VIDEO in `media_type`), then
+# `media_type`; a type Meta adds later is counted as an image, the one every post has.
+CONTENT_TYPE_MAP: dict[str, str] = {
+    "REELS": "reel",
+    "STORY": "story",
+    "IMAGE": "image",
+    "VIDEO": "video",
+    "CAROUSEL_ALBUM": "carousel",
+}
+OTHER_MEDIA = "image"
+
+# Insight metric name -> our column.
+INSIGHT_COLUMNS: dict[str, str] = {
+    "reach": "reach",
+    "saved": "saves",
+    "shares": "shares",
+    "views": "views",
+}
+
+FIELD_MAP: list[tuple[str, str]] = [
+    ("id", "post_id"),
+    ("timestamp", "created_at"),
+    ("caption", "text"),
+    ("permalink", "permalink"),
+    ("media_product_type, then media_type", "content_type"),
+    ("children.data[].media_url, else media_url", "media_urls"),
+    ("thumbnail_url (videos), else media_url (images, albums)", "thumbnail_url"),
+    ("like_count", "likes"),
+    ("comments_count", "comments"),
+    *((f"insights {name}", column) for name, column in INSIGHT_COLUMNS.items()),
+    ("followers_count", "followers"),
+    ("follows_count", "following"),
+    ("media_count", "posts_count"),
+]
+
+KEY = ["snapshot_date", "platform", "account_id", "post_id"]
+
+
+def _data(body: Any) -> Any:
+    return body["data"]
+
+
+def _whole(body: Any) -> Any:
+    return body
+
+
+ITEMS_OF: dict[str, ItemsOf] = {"posts": _data, "metrics": _data, "profile": _whole}
+
+
+def _refused(record: dict[str, Any]) -> bool:
+    """An insights call Graph refused for good (a 4xx the client recorded and skipped)."""
+    status = record.get("status") or 0
+    return record.get("kind") == "metrics" and bool(record.get("error")) and 400 <= status < 500
+
+
+def _refused_insights(pulls: list[RawPull]) -> pl.DataFrame:
+    rows = [
+        {
+            "snapshot_date": pull.partition_date,
+            "platform": pull.platform,
+            "account_id": pull.account_id,
+            "kind": "metrics",
+            "reason": f"insights refused: {record['error']}",
+            "record": json.dumps(record, ensure_ascii=False, default=str),
+            "source": str(pull.path),
+            "collected_at": pull.collected_at,
+        }
+        for pull in pulls
+        for record in pull.records
+        if _refused(record)
+    ]
+    return schema.conform(pl.DataFrame(rows, schema=schema.QUARANTINE), schema.QUARANTINE)
+
+
+def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "posts", _data).with_columns(
+        post_id=jfield("$.id"),
+        created_raw=jfield("$.timestamp"),
+        likes_raw=jfield("$.like_count"),
+        comments_raw=jfield("$.comments_count"),
+    )
+    frame = frame.with_columns(created_at=as_utc(pl.col("created_raw"), GRAPH_TIME))
+    good, bad = split_quarantine(
+        frame,
+        {
+            "item has no id": pl.col("post_id").is_null(),
+            "item has no timestamp": pl.col("created_raw").is_null(),
+            "timestamp is not a Graph timestamp": pl.col("created_at").is_null(),
+            "like_count is not an integer": bad_int(pl.col("likes_raw")),
+            "comments_count is not an integer": bad_int(pl.col("comments_raw")),
+        },
+        "posts",
+    )
+    in_window = good.filter(
+        (pl.col("created_at") >= pl.col("window_start"))
+        & (pl.col("created_at") < pl.col("window_end"))
+    )
+    return latest(in_window, KEY), bad
+
+
+def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per media with its insight values; an entry's id is `{media-id}/insights/...`."""
+    frame = items_frame(pulls, "metrics", _data).with_columns(
+        post_id=jfield("$.id").str.split("/").list.first(),
+        name=jfield("$.name"),
+        value_raw=jfield("$.values[0].value"),
+    )
+    good, bad = split_quarantine(
+        frame,
+        {
+            "insight has no id": pl.col("post_id").is_null(),
+            "insight has no name": pl.col("name").is_null(),
+            "insight value is not an integer": bad_int(pl.col("value_raw")),
+        },
+        "metrics",
+    )
+    wide = (
+        good.sort("fetched_at", nulls_last=False)
+        .with_columns(value=as_int(pl.col("value_raw")))
+        .group_by(KEY, maintain_order=True)
+        .agg(
+            [
+                pl.col("value").filter(pl.col("name") == name).last().alias(column)
+                for name, column in INSIGHT_COLUMNS.items()
+            ]
+        )
+    )
+    return wide, bad
+
+
+def _posts(media: pl.DataFrame) -> pl.DataFrame:
+    product = jfield("$.media_product_type").replace_strict(
+        CONTENT_TYPE_MAP, default=None, return_dtype=pl.String
+    )
+    media_type = jfield("$.media_type")
+    mapped = media_type.replace_strict(CONTENT_TYPE_MAP, default=None, return_dtype=pl.String)
+    children = json_strings(media, "$.children.data", "media_url")
+    media_url = jfield("$.media_url")
+    frame = media.with_columns(
+        content_type=pl.coalesce(product, mapped, pl.lit(OTHER_MEDIA)),
+        text=jfield("$.caption"),
+        permalink=jfield("$.permalink"),
+        media_urls=pl.when(children.list.len() > 0)
+        .then(children)
+        .otherwise(pl.concat_list(media_url).list.drop_nulls()),
+        # A video's media_url is the video file, not a picture.
+        thumbnail_url=pl.coalesce(
+            jfield("$.thumbnail_url"), pl.when(media_type != "VIDEO").then(media_url)
+        ),
+    )
+    return schema.conform(frame.sort("created_at", descending=True), schema.POSTS)
+
+
+def _engagement(media: pl.DataFrame, insights: pl.DataFrame) -> pl.DataFrame:
+    frame = media.with_columns(
+        likes=as_int(pl.col("likes_raw")), comments=as_int(pl.col("comments_raw"))
+    ).join(insights, on=KEY, how="left")
+    return schema.conform(frame, schema.ENGAGEMENT)
+
+
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    counts = {
+        "followers": "followers_count",
+        "following": "follows_count",
+        "posts_count": "media_count",
+    }
+    frame = items_frame(pulls, "profile", _whole).with_columns(
+        **{column: jfield(f"$.{field}") for column, field in counts.items()}
+    )
+    good, bad = split_quarantine(
+        frame,
+        {f"{field} is not an integer": bad_int(pl.col(c)) for c, field in counts.items()},
+        "profile",
+    )
+    good = latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
+        **{column: as_int(pl.col(column)) for column in counts}
+    )
+    return schema.conform(good, schema.FOLLOWERS), bad
+
+
+def normalize(pulls: list[RawPull]) -> PlatformFrames:
+    """Posts, engagement, followers and quarantine for one day's Instagram pulls."""
+    media, bad_media = _media(pulls)
+    insights, bad_insights = _insights(pulls)
+    followers, bad_profiles = _followers(pulls)
+    readable = [replace(p, records=[r for r in p.records if not _refused(r)]) for p in pulls]
+    quarantine = pl.concat(
+        [
+            unreadable_pages(readable, list(ITEMS_OF), ITEMS_OF),
+            _refused_insights(pulls),
+            bad_media,
+            bad_insights,
+            bad_profiles,
+        ]
+    )
+    return PlatformFrames(
+        posts=_posts(media),
+        engagement=_engagement(media, insights),
+        followers=followers,
+        quarantine=schema.conform(quarantine, schema.QUARANTINE),
+    )

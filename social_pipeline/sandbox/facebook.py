@@ -1,0 +1,228 @@
+"""Emulator of the Facebook Pages Graph API: page profile, `/posts`, and `?ids=` look-ups.
+
+Posts carry their engagement as fields (`reactions.summary(total_count).limit(0)`,
+`comments.summary(...)`, `shares`) exactly as Graph returns them: `shares` is left out
+when a post has none, `message` when it has no text, and only requested fields appear.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from social_pipeline.sandbox import graph
+from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.world import HISTORY_START, Post
+
+PLATFORM = "facebook"
+MAX_LIMIT = 100  # /posts caps `limit` at 100
+MAX_IDS = 50  # `?ids=` takes at most 50 ids per call
+FLAVOR = graph.Flavor(
+    buc_type="pages",
+    throttle_code=80001,
+    throttle_message="There have been too many calls to this Page account. Wait a bit and try "
+    "again. For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+)
+POST_EDGES = ("posts", "published_posts", "feed")
+
+# World content type -> (status_type, attachment media_type or None).
+_SHAPES = {
+    "status": ("mobile_status_update", None),
+    "photo": ("added_photos", "photo"),
+    "video": ("added_video", "video"),
+    "link": ("shared_story", "link"),
+    "album": ("added_photos", "album"),
+}
+
+token_of = graph.token_of
+
+
+def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+    return graph.fault_reply(kind, req, sb, reset_at_epoch, FLAVOR, _owner_of(req))
+
+
+def handle(req: Request, sb: Sandbox) -> Reply:
+    route = graph.split_path(req)
+    if route is None or req.method != "GET":
+        return graph.unknown_path(req)
+    version, parts = route
+    if not parts and "ids" in req.query:
+        return graph.metered(
+            req, sb, f"GET /{version}/?ids", _owner_of(req), FLAVOR, lambda: _by_ids(req, sb)
+        )
+    if len(parts) == 1:
+        return graph.metered(
+            req,
+            sb,
+            f"GET /{version}/{{id}}",
+            _owner_of(req),
+            FLAVOR,
+            lambda: _node(req, sb, parts[0]),
+        )
+    if len(parts) == 2 and parts[1] in POST_EDGES:
+        endpoint = f"GET /{version}/{{page-id}}/{parts[1]}"
+        return graph.metered(req, sb, endpoint, parts[0], FLAVOR, lambda: _posts(req, sb, parts[0]))
+    return graph.unknown_path(req)
+
+
+def _owner_of(req: Request) -> str:
+    """The Page a request is about: the BUC header is keyed by it."""
+    route = graph.split_path(req)
+    first = route[1][0] if route and route[1] else req.query.get("ids", "").split(",")[0]
+    return first.split("_")[0] or "0"
+
+
+def _node(req: Request, sb: Sandbox, object_id: str) -> Reply:
+    account = sb.world.account(PLATFORM, object_id)
+    if account is not None:
+        counts = sb.world.followers(account)
+        profile = {
+            "followers_count": counts["followers"],
+            # Page likes trail follows: people can follow a Page without liking it.
+            "fan_count": int(counts["followers"] * 0.93),
+            "name": account.name,
+            "username": account.handle,
+            "id": account.account_id,
+        }
+        fields = graph.requested_fields(req, ("name",))
+        return Reply(200, {k: v for k, v in profile.items() if k in fields})
+    post = find_post(sb, object_id)
+    if post is None:
+        return graph.unsupported_get(object_id)
+    return Reply(200, post_object(post, sb, graph.requested_fields(req, _DEFAULT_POST_FIELDS)))
+
+
+def _by_ids(req: Request, sb: Sandbox) -> Reply:
+    ids = [i for i in req.query["ids"].split(",") if i]
+    if len(ids) > MAX_IDS:
+        return graph.error_reply(
+            400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
+        )
+    posts = {i: find_post(sb, i) for i in ids}
+    missing = [i for i, p in posts.items() if p is None]
+    if missing:
+        return graph.error_reply(
+            400, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
+        )
+    fields = graph.requested_fields(req, _DEFAULT_POST_FIELDS)
+    return Reply(200, {i: post_object(p, sb, fields) for i, p in posts.items() if p is not None})
+
+
+def find_post(sb: Sandbox, post_id: str) -> Post | None:
+    """The post `{page-id}_{seq}` names, read from its day (seq // 100 after HISTORY_START).
+
+    `World.find_post` misses Facebook ids (its prefix table drops the `_`), so the day
+    is decoded here from the same id scheme.
+    """
+    page_id, _, serial = post_id.rpartition("_")
+    if not serial.isdigit() or sb.world.account(PLATFORM, page_id) is None:
+        return None
+    day = HISTORY_START + timedelta(days=int(serial) // 100)
+    for post in sb.world.posts_on_day(PLATFORM, page_id, day):
+        if post.post_id == post_id and post.created_at <= sb.world.clock():
+            return post
+    return None
+
+
+def _posts(req: Request, sb: Sandbox, page_id: str) -> Reply:
+    """`/posts` newest first, `since`/`until` (epoch s or a date) bounding created_time."""
+    if sb.world.account(PLATFORM, page_id) is None:
+        return graph.unsupported_get(page_id)
+    since = _moment(req.query.get("since"))
+    until = _moment(req.query.get("until"))
+    if since is False or until is False:
+        return graph.error_reply(
+            400, 100, "(#100) The parameters since and until must be valid timestamps"
+        )
+    start = since or datetime(1970, 1, 1, tzinfo=UTC)
+    # Graph treats `until` as inclusive; the world's upper bound is exclusive.
+    end = datetime.fromtimestamp(until.timestamp() + 1, UTC) if until else sb.world.clock()
+    cursor = graph.decode_cursor(req.query["after"]) if req.query.get("after") else None
+    if req.query.get("after") and cursor is None:
+        return graph.error_reply(400, 100, "(#100) The after cursor is invalid")
+    if cursor is not None:
+        end = min(end, datetime.fromtimestamp(cursor[0] + 1, UTC))
+    limit = graph.page_limit(req, 25, MAX_LIMIT)
+    posts = sb.world.posts_between(PLATFORM, page_id, start, end)
+    page, has_more = graph.take_page(posts, cursor[1] if cursor else None, limit)
+    fields = graph.requested_fields(req, _DEFAULT_POST_FIELDS)
+    body: dict[str, Any] = {"data": [post_object(p, sb, fields) for p in page]}
+    paging = graph.paging_block(req, page, has_more)
+    if paging:
+        body["paging"] = paging
+    return Reply(200, body)
+
+
+def _moment(value: str | None) -> datetime | None | bool:
+    """A `since`/`until` value as a time; False when it is not one Graph would accept."""
+    if not value:
+        return None
+    try:
+        if value.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(value), UTC)
+        moment = datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return False
+
+
+_DEFAULT_POST_FIELDS = ("created_time", "message")
+
+
+def post_object(post: Post, sb: Sandbox, fields: set[str]) -> dict[str, Any]:
+    """A Page post as Graph shows it, limited to the requested fields."""
+    status_type, media_type = _SHAPES[post.content_type]
+    metrics = sb.world.metrics(post)
+    serial = post.post_id.split("_")[1]
+    obj: dict[str, Any] = {
+        "id": post.post_id,
+        "created_time": graph.graph_time(post.created_at),
+        "status_type": status_type,
+        "permalink_url": f"https://www.facebook.com/{post.account_id}/posts/{serial}",
+        "reactions": {
+            "data": [],
+            "summary": {"total_count": metrics["likes"], "viewer_reaction": "NONE"},
+        },
+        "comments": {
+            "data": [],
+            "summary": {"order": "ranked", "total_count": metrics["comments"], "can_comment": True},
+        },
+    }
+    if post.text:
+        obj["message"] = post.text
+    if metrics["shares"]:
+        obj["shares"] = {"count": metrics["shares"]}
+    if media_type is not None:
+        obj["full_picture"] = post.media_url
+        obj["attachments"] = {"data": [_attachment(post, media_type)]}
+    return {k: v for k, v in obj.items() if k in fields}
+
+
+def _attachment(post: Post, media_type: str) -> dict[str, Any]:
+    image = {"image": {"height": 720, "width": 720, "src": post.media_url}}
+    attachment: dict[str, Any] = {"media_type": media_type, "media": image}
+    if media_type == "video":
+        attachment["media"] = {**image, "source": post.media_url.replace(".jpg", ".mp4")}
+        attachment["url"] = f"https://www.facebook.com/watch/?v={post.seq}"
+    elif media_type == "link":
+        attachment["url"] = f"https://example.com/articles/{post.seq}"
+    else:
+        attachment["url"] = f"https://www.facebook.com/photo/?fbid={post.seq}"
+    if media_type == "album":
+        attachment["subattachments"] = {
+            "data": [
+                {
+                    "media_type": "photo",
+                    "media": {
+                        "image": {
+                            "height": 720,
+                            "width": 720,
+                            "src": post.media_url.replace(".jpg", f"_{n}.jpg"),
+                        }
+                    },
+                }
+                for n in range(1, 4)
+            ]
+        }
+    return attachment

@@ -1,0 +1,258 @@
+"""What the Facebook and Instagram emulators share: the Graph API's wire conventions.
+
+Graph answers every error with `{"error": {message, type, code, error_subcode,
+fbtrace_id, is_transient}}`, reports quota use in `X-App-Usage` and
+`X-Business-Use-Case-Usage` headers, pages with opaque `after` cursors plus an absolute
+`paging.next` URL, and writes times as `2026-05-01T10:00:00+0000`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from urllib.parse import urlencode
+
+from social_pipeline.sandbox.server import RateState, Reply, Request, Sandbox
+from social_pipeline.sandbox.world import Post
+
+_VERSION = re.compile(r"^v\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """How one Graph product names its Business Use Case and its throttling error."""
+
+    buc_type: str  # "pages" | "instagram"
+    throttle_code: int  # 80001 Pages, 80002 Instagram
+    throttle_message: str
+
+
+def token_of(req: Request) -> str | None:
+    """Graph takes the token as `access_token` in the query, or as a Bearer header."""
+    return req.query.get("access_token") or req.bearer()
+
+
+def graph_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def split_path(req: Request) -> tuple[str, list[str]] | None:
+    """`/v24.0/123/posts` -> ("v24.0", ["123", "posts"]); None without a version."""
+    parts = [p for p in req.path.split("/") if p]
+    if not parts or not _VERSION.match(parts[0]):
+        return None
+    return parts[0], parts[1:]
+
+
+def requested_fields(req: Request, default: tuple[str, ...]) -> set[str]:
+    """Top-level names in `fields=` (`reactions.summary(total_count).limit(0)` -> reactions).
+
+    Commas inside `{...}` or `(...)` belong to a nested selection, not to the top level.
+    """
+    spec = req.query.get("fields")
+    if not spec:
+        return {"id", *default}
+    names, depth, current = {"id"}, 0, ""
+    for char in spec + ",":
+        if char in "{(":
+            depth += 1
+        elif char in "})":
+            depth -= 1
+        if char == "," and depth == 0:
+            names.add(re.split(r"[.{(]", current.strip(), maxsplit=1)[0])
+            current = ""
+        else:
+            current += char
+    return names
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+def error_reply(
+    status: int,
+    code: int,
+    message: str,
+    *,
+    kind: str = "OAuthException",
+    subcode: int | None = None,
+    transient: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    error: dict[str, object] = {"message": message, "type": kind, "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    error["is_transient"] = transient
+    error["fbtrace_id"] = "A" + secrets.token_urlsafe(15)
+    return Reply(status, {"error": error}, headers=headers or {})
+
+
+def unsupported_get(object_id: str) -> Reply:
+    """Graph's answer for an id that does not exist or that the token cannot see."""
+    return error_reply(
+        400,
+        100,
+        f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
+        "loaded due to missing permissions, or does not support this operation. Please read "
+        "the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+        kind="GraphMethodException",
+        subcode=33,
+    )
+
+
+def unknown_path(req: Request) -> Reply:
+    return error_reply(400, 2500, f"Unknown path components: {req.path}")
+
+
+def auth_reply(token: str | None) -> Reply:
+    """Error 190: no token parses, or the session behind it was invalidated (revoked)."""
+    if not token:
+        return error_reply(400, 190, "Invalid OAuth access token - Cannot parse access token")
+    reply = error_reply(
+        400,
+        190,
+        "Error validating access token: The session has been invalidated because the user "
+        "changed their password or Facebook has changed the session for security reasons.",
+        subcode=460,
+    )
+    reply.headers["WWW-Authenticate"] = (
+        'OAuth "Facebook Platform" "invalid_token" "Error validating access token"'
+    )
+    return reply
+
+
+# -- quota ------------------------------------------------------------------------------
+
+
+def _minutes_until(reset_at: float, now: float) -> float | int:
+    """Graph's `estimated_time_to_regain_access` is whole minutes.
+
+    Below one minute the emulator sends a fraction (rounded up, never early) instead of
+    rounding to 1, so tests can wait out a 1.5 s window; the client parses either.
+    """
+    seconds = max(0.0, reset_at - now)
+    if seconds >= 60:
+        return math.ceil(seconds / 60)
+    return math.ceil(seconds / 60 * 10_000) / 10_000
+
+
+def usage_headers(
+    flavor: Flavor, owner: str, percent: int, reset_at: float, now: float
+) -> dict[str, str]:
+    """X-App-Usage and X-Business-Use-Case-Usage for a usage level in percent."""
+    eta = _minutes_until(reset_at, now) if percent >= 100 else 0
+    # Calls are what the emulator counts; CPU and time shares stay low, as for cheap reads.
+    usage = {"call_count": percent, "total_cputime": min(percent, 5), "total_time": min(percent, 5)}
+    buc = {owner: [{"type": flavor.buc_type, **usage, "estimated_time_to_regain_access": eta}]}
+    return {
+        "X-App-Usage": json.dumps(usage, separators=(",", ":")),
+        "X-Business-Use-Case-Usage": json.dumps(buc, separators=(",", ":")),
+    }
+
+
+def _percent_used(state: RateState) -> int:
+    if not state.allowed or state.remaining <= 0:
+        return 100
+    return min(99, 100 * (state.limit - state.remaining) // state.limit)
+
+
+def throttled_reply(flavor: Flavor, owner: str, reset_at: float, now: float) -> Reply:
+    """Graph's BUC throttling: HTTP 400, error 80001/80002, the wait in the usage header."""
+    return error_reply(
+        400,
+        flavor.throttle_code,
+        flavor.throttle_message,
+        headers=usage_headers(flavor, owner, 100, reset_at, now),
+    )
+
+
+def metered(
+    req: Request, sb: Sandbox, endpoint: str, owner: str, flavor: Flavor, build: Callable[[], Reply]
+) -> Reply:
+    """Count the request against its endpoint's window; throttle it or answer with usage."""
+    state = sb.rate(req, endpoint, token_of(req) or "")
+    if not state.allowed:
+        return throttled_reply(flavor, owner, state.reset_at, req.received_at)
+    reply = build()
+    reply.headers.update(
+        usage_headers(flavor, owner, _percent_used(state), state.reset_at, req.received_at)
+    )
+    return reply
+
+
+def fault_reply(
+    kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None, flavor: Flavor, owner: str
+) -> Reply:
+    if kind == "rate_limit":
+        reset = reset_at_epoch if reset_at_epoch is not None else req.received_at + 60
+        return throttled_reply(flavor, owner, reset, req.received_at)
+    if kind == "server_error":
+        message = "An unexpected error has occurred. Please retry your request later."
+        return error_reply(500, 2, message, transient=True)
+    if kind == "auth":
+        return auth_reply(token_of(req))
+    raise ValueError(f"no Graph answer for fault {kind!r}")
+
+
+# -- paging -----------------------------------------------------------------------------
+
+
+def encode_cursor(post: Post) -> str:
+    raw = f"{int(post.created_at.timestamp())}:{post.seq}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int] | None:
+    """(created_at epoch, seq) of the post a cursor points at; None if it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        epoch, seq = raw.split(":")
+        return int(epoch), int(seq)
+    except ValueError:
+        return None
+
+
+def page_limit(req: Request, default: int, maximum: int) -> int:
+    """`limit=`: Graph quietly caps a large value at the edge's maximum."""
+    try:
+        value = int(req.query.get("limit", default))
+    except ValueError:
+        value = default
+    return max(1, min(value, maximum))
+
+
+def take_page(posts: Iterator[Post], after_seq: int | None, limit: int) -> tuple[list[Post], bool]:
+    """Up to `limit` posts after the cursor (newest first), and whether more follow.
+
+    A post's `seq` grows with its creation time, so "after the cursor" is `seq < after`.
+    """
+    if after_seq is not None:
+        posts = (p for p in posts if p.seq < after_seq)
+    batch = list(islice(posts, limit + 1))
+    return batch[:limit], len(batch) > limit
+
+
+def paging_block(req: Request, page: list[Post], has_more: bool) -> dict[str, object]:
+    """`paging` with cursors and, when more follow, an absolute `next` URL like Graph's.
+
+    The URL repeats every parameter the client sent and adds `access_token`, however
+    the token came (parameter or Bearer header), as Graph does: the client must not
+    land, log or resend it as a parameter.
+    """
+    if not page:
+        return {}
+    block: dict[str, object] = {
+        "cursors": {"before": encode_cursor(page[0]), "after": encode_cursor(page[-1])}
+    }
+    if has_more:
+        query = {**req.query, "access_token": token_of(req) or "", "after": encode_cursor(page[-1])}
+        host = req.headers.get("host", "127.0.0.1")
+        block["next"] = f"http://{host}/{req.platform}{req.path}?{urlencode(query)}"
+    return block

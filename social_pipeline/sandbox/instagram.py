@@ -1,0 +1,198 @@
+"""Emulator of the Instagram Graph API: IG user profile, `/media`, and per-media insights.
+
+`/media` has no time filter (the client stops paging at its window's start). Counts the
+feed shows (`like_count`, `comments_count`) are inline; reach, saves, shares and views
+only come from `GET /{media-id}/insights`, one call per media, as on the real API.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from social_pipeline.sandbox import graph
+from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.world import Post
+
+PLATFORM = "instagram"
+MAX_LIMIT = 100
+FLAVOR = graph.Flavor(
+    buc_type="instagram",
+    throttle_code=80002,
+    throttle_message="There have been too many calls to this Instagram account. Wait a bit and "
+    "try again. For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+)
+
+# World content type -> (media_type, media_product_type).
+_SHAPES = {
+    "IMAGE": ("IMAGE", "FEED"),
+    "VIDEO": ("VIDEO", "FEED"),
+    "CAROUSEL_ALBUM": ("CAROUSEL_ALBUM", "FEED"),
+    "REELS": ("VIDEO", "REELS"),
+}
+# Insight metric -> world metric (`total_interactions` is computed).
+_INSIGHTS = {
+    "reach": "reach",
+    "saved": "saves",
+    "shares": "shares",
+    "views": "views",
+    "likes": "likes",
+    "comments": "comments",
+    "total_interactions": None,
+}
+_DEPRECATED = ("impressions", "plays", "video_views", "clips_replays_count", "engagement")
+
+token_of = graph.token_of
+
+
+def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+    return graph.fault_reply(kind, req, sb, reset_at_epoch, FLAVOR, _owner_of(req, sb))
+
+
+def handle(req: Request, sb: Sandbox) -> Reply:
+    route = graph.split_path(req)
+    if route is None or req.method != "GET" or not route[1]:
+        return graph.unknown_path(req)
+    version, parts = route
+    owner = _owner_of(req, sb)
+    if len(parts) == 1:
+        endpoint = f"GET /{version}/{{id}}"
+        return graph.metered(req, sb, endpoint, owner, FLAVOR, lambda: _node(req, sb, parts[0]))
+    if len(parts) == 2 and parts[1] == "media":
+        endpoint = f"GET /{version}/{{ig-user-id}}/media"
+        return graph.metered(req, sb, endpoint, owner, FLAVOR, lambda: _media(req, sb, parts[0]))
+    if len(parts) == 2 and parts[1] == "insights":
+        endpoint = f"GET /{version}/{{media-id}}/insights"
+        return graph.metered(req, sb, endpoint, owner, FLAVOR, lambda: _insights(req, sb, parts[0]))
+    return graph.unknown_path(req)
+
+
+def _owner_of(req: Request, sb: Sandbox) -> str:
+    """The IG user a request is about (a media id resolves to its owner), for the BUC key."""
+    route = graph.split_path(req)
+    object_id = route[1][0] if route and route[1] else ""
+    if sb.world.account(PLATFORM, object_id) is not None:
+        return object_id
+    post = sb.world.find_post(PLATFORM, object_id) if object_id.isdigit() else None
+    return post.account_id if post else object_id or "0"
+
+
+def _node(req: Request, sb: Sandbox, object_id: str) -> Reply:
+    account = sb.world.account(PLATFORM, object_id)
+    if account is not None:
+        counts = sb.world.followers(account)
+        profile = {
+            "followers_count": counts["followers"],
+            "follows_count": counts["following"],
+            "media_count": counts["posts_count"],
+            "username": account.handle,
+            "name": account.name,
+            "id": account.account_id,
+        }
+        fields = graph.requested_fields(req, ())
+        return Reply(200, {k: v for k, v in profile.items() if k in fields})
+    post = sb.world.find_post(PLATFORM, object_id)
+    if post is None:
+        return graph.unsupported_get(object_id)
+    return Reply(200, media_object(post, sb, graph.requested_fields(req, ())))
+
+
+def _media(req: Request, sb: Sandbox, user_id: str) -> Reply:
+    """`/media`, newest first, paged by `after` cursors; `since`/`until` are not honoured."""
+    if sb.world.account(PLATFORM, user_id) is None:
+        return graph.unsupported_get(user_id)
+    cursor = graph.decode_cursor(req.query["after"]) if req.query.get("after") else None
+    if req.query.get("after") and cursor is None:
+        return graph.error_reply(400, 100, "(#100) The after cursor is invalid")
+    end = sb.world.clock()
+    if cursor is not None:
+        end = min(end, datetime.fromtimestamp(cursor[0] + 1, UTC))
+    posts = sb.world.posts_between(PLATFORM, user_id, datetime(1970, 1, 1, tzinfo=UTC), end)
+    page, has_more = graph.take_page(
+        posts, cursor[1] if cursor else None, graph.page_limit(req, 25, MAX_LIMIT)
+    )
+    fields = graph.requested_fields(req, ())
+    body: dict[str, Any] = {"data": [media_object(p, sb, fields) for p in page]}
+    paging = graph.paging_block(req, page, has_more)
+    if paging:
+        body["paging"] = paging
+    return Reply(200, body)
+
+
+def _insights(req: Request, sb: Sandbox, media_id: str) -> Reply:
+    """Lifetime insights of one media; one unknown or retired metric fails the whole call."""
+    post = sb.world.find_post(PLATFORM, media_id)
+    if post is None:
+        return graph.unsupported_get(media_id)
+    names = [m for m in req.query.get("metric", "").split(",") if m]
+    if not names:
+        return graph.error_reply(400, 100, "(#100) The parameter metric is required")
+    for index, name in enumerate(names):
+        if name in _DEPRECATED:
+            return graph.error_reply(
+                400,
+                100,
+                f"(#100) Starting from version v22.0 and above, the {name} metric is no longer supported.",
+            )
+        if name not in _INSIGHTS:
+            allowed = ", ".join(_INSIGHTS)
+            return graph.error_reply(
+                400, 100, f"(#100) metric[{index}] must be one of the following values: {allowed}"
+            )
+    metrics = sb.world.metrics(post)
+    interactions = metrics["likes"] + metrics["comments"] + metrics["saves"] + metrics["shares"]
+    data = [
+        {
+            "name": name,
+            "period": "lifetime",
+            "values": [{"value": metrics[_INSIGHTS[name]] if _INSIGHTS[name] else interactions}],
+            "title": name.replace("_", " ").capitalize(),
+            "description": f"Lifetime {name.replace('_', ' ')} of this media.",
+            "id": f"{media_id}/insights/{name}/lifetime",
+        }
+        for name in names
+    ]
+    return Reply(200, {"data": data})
+
+
+def _shortcode(post: Post) -> str:
+    return base64.urlsafe_b64encode(int(post.post_id).to_bytes(8, "big")).decode().rstrip("=")[-11:]
+
+
+def media_object(post: Post, sb: Sandbox, fields: set[str]) -> dict[str, Any]:
+    """One IG media as Graph shows it, limited to the requested fields.
+
+    Some reels have no `media_url` (Graph omits it for videos with copyrighted audio), and
+    `caption` is absent when the post has none.
+    """
+    media_type, product = _SHAPES[post.content_type]
+    metrics = sb.world.metrics(post)
+    kind = "reel" if product == "REELS" else "p"
+    obj: dict[str, Any] = {
+        "id": post.post_id,
+        "media_type": media_type,
+        "media_product_type": product,
+        "permalink": f"https://www.instagram.com/{kind}/{_shortcode(post)}/",
+        "timestamp": graph.graph_time(post.created_at),
+        "like_count": metrics["likes"],
+        "comments_count": metrics["comments"],
+    }
+    if post.text:
+        obj["caption"] = post.text
+    video_url = post.media_url.replace(".jpg", ".mp4")
+    if media_type == "VIDEO":
+        obj["thumbnail_url"] = post.media_url
+        if not (product == "REELS" and post.seq % 5 == 0):
+            obj["media_url"] = video_url
+    elif media_type == "CAROUSEL_ALBUM":
+        children = [
+            {"media_url": post.media_url.replace(".jpg", f"_{n}.jpg"), "id": f"{post.post_id}{n}"}
+            for n in range(1, 4)
+        ]
+        obj["media_url"] = children[0]["media_url"]
+        obj["children"] = {"data": children}
+    else:
+        obj["media_url"] = post.media_url
+    return {k: v for k, v in obj.items() if k in fields}
