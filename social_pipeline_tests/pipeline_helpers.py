@@ -39,7 +39,9 @@ class Deployment:
     tokens: dict[tuple[str, str], str]
     instance: dg.DagsterInstance
 
-    def materialize(self, day: date, selection: str | dg.AssetSelection = "*", run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, day: date, selection: str | dg.AssetSelection = "*", run_config: dict | None = None
+    ) -> dg.ExecuteInProcessResult:
         from social_pipeline.definitions import defs
 
         return dg.materialize(
@@ -73,7 +75,12 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
                 monkeypatch.setenv(env, token)
                 tokens[(platform, account.account_id)] = token
                 entries.append(
-                    {"platform": platform, "account_id": account.account_id, "name": account.name, "token_env": env}
+                    {
+                        "platform": platform,
+                        "account_id": account.account_id,
+                        "name": account.name,
+                        "token_env": env,
+                    }
                 )
         accounts = tmp_path / "accounts.yaml"
         accounts.write_text(yaml.safe_dump({"accounts": entries}))

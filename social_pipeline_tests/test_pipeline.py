@@ -33,10 +33,25 @@ def served(d: Deployment, day: date) -> tuple[pl.DataFrame, pl.DataFrame]:
     for platform in PLATFORMS:
         for account in d.sandbox.world.accounts(platform):
             counts = d.sandbox.world.followers(account)
-            followers.append({"platform": platform, "account_id": account.account_id, "followers": counts["followers"]})
-            for post in d.sandbox.world.posts_between(platform, account.account_id, window.start, window.end):
+            followers.append(
+                {
+                    "platform": platform,
+                    "account_id": account.account_id,
+                    "followers": counts["followers"],
+                }
+            )
+            for post in d.sandbox.world.posts_between(
+                platform, account.account_id, window.start, window.end
+            ):
                 m = d.sandbox.world.metrics(post)
-                posts.append({"platform": platform, "post_id": post.post_id, "w_likes": m["likes"], "w_comments": m["comments"]})
+                posts.append(
+                    {
+                        "platform": platform,
+                        "post_id": post.post_id,
+                        "w_likes": m["likes"],
+                        "w_comments": m["comments"],
+                    }
+                )
     return pl.DataFrame(posts), pl.DataFrame(followers)
 
 
@@ -50,7 +65,9 @@ def snapshot(d: Deployment, drop_read_times: bool = False) -> dict[str, pl.DataF
     return frames
 
 
-def test_two_days_land_every_served_post_once_with_the_served_numbers(deployment: Deployment) -> None:
+def test_two_days_land_every_served_post_once_with_the_served_numbers(
+    deployment: Deployment,
+) -> None:
     d = deployment
     d.clock.morning_after(DAY1)
     posts1, followers1 = served(d, DAY1)
@@ -68,7 +85,9 @@ def test_two_days_land_every_served_post_once_with_the_served_numbers(deployment
     assert set(stored["platform"]) == set(PLATFORMS)
 
     # Day one's snapshots hold day one's numbers, read at day one's clock.
-    snap1 = d.table(f"SELECT platform, post_id, likes, comments FROM engagement_snapshots WHERE snapshot_date = DATE '{DAY1}'")
+    snap1 = d.table(
+        f"SELECT platform, post_id, likes, comments FROM engagement_snapshots WHERE snapshot_date = DATE '{DAY1}'"
+    )
     joined = posts1.join(snap1, on=["platform", "post_id"], how="left")
     assert joined.height == posts1.height == snap1.height
     reported = joined.filter(pl.col("likes").is_not_null())
@@ -77,7 +96,9 @@ def test_two_days_land_every_served_post_once_with_the_served_numbers(deployment
     commented = joined.filter(pl.col("comments").is_not_null())
     assert (commented["comments"] == commented["w_comments"]).all()
 
-    fol1 = d.table(f"SELECT platform, account_id, followers FROM follower_snapshots WHERE snapshot_date = DATE '{DAY1}'")
+    fol1 = d.table(
+        f"SELECT platform, account_id, followers FROM follower_snapshots WHERE snapshot_date = DATE '{DAY1}'"
+    )
     assert sorted(fol1.rows()) == sorted(followers1.rows())
     # Current-state tables hold day two.
     current = d.table("SELECT platform, account_id, followers, snapshot_date FROM follower_metrics")
@@ -86,7 +107,11 @@ def test_two_days_land_every_served_post_once_with_the_served_numbers(deployment
     latest = d.table("SELECT platform, post_id, likes FROM post_engagement_metrics")
     day2_latest = posts2.join(latest, on=["platform", "post_id"])
     assert day2_latest.height == posts2.height
-    assert (day2_latest.filter(pl.col("likes").is_not_null()).select((pl.col("likes") == pl.col("w_likes")).all())).item()
+    assert (
+        day2_latest.filter(pl.col("likes").is_not_null()).select(
+            (pl.col("likes") == pl.col("w_likes")).all()
+        )
+    ).item()
 
     # Jobs: one success per account per day; rate-limit windows where platforms report them.
     jobs = d.table("SELECT partition_date, status, api_calls FROM data_collection_jobs")
@@ -116,12 +141,19 @@ def test_rerunning_a_day_leaves_every_table_identical(deployment: Deployment) ->
     d.clock.morning_after(DAY1)
     assert d.materialize(DAY1).success
     recollected = snapshot(d, drop_read_times=True)
-    stable = {t: f.drop([c for c in READ_TIMES if c in f.columns]) for t, f in before.items() if t in recollected}
+    stable = {
+        t: f.drop([c for c in READ_TIMES if c in f.columns])
+        for t, f in before.items()
+        if t in recollected
+    }
     for table, frame in stable.items():
         assert recollected[table].equals(frame), table
     jobs = d.table("SELECT partition_date, account_id, attempt, status FROM data_collection_jobs")
     assert jobs.height == 3 * 12
-    assert sorted(jobs.filter(pl.col("partition_date") == DAY1)["attempt"].to_list()) == [1] * 12 + [2] * 12
+    assert (
+        sorted(jobs.filter(pl.col("partition_date") == DAY1)["attempt"].to_list())
+        == [1] * 12 + [2] * 12
+    )
     limits = d.table("SELECT platform, endpoint FROM api_rate_limits")
     assert limits.height == limits.unique().height == before["api_rate_limits"].height
 
