@@ -16,7 +16,7 @@ from social_pipeline.settings import SettingsError, check_tokens, load_settings
 
 EXAMPLE_QUERY = """SELECT platform,
        count(*)                          AS posts,
-       sum(likes)                        AS likes,
+       sum(likes)::BIGINT               AS likes,
        round(avg(engagement_rate), 5)    AS avg_engagement_rate
 FROM post_engagement_metrics
 GROUP BY platform

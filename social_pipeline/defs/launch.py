@@ -24,7 +24,11 @@ class CollectionResult:
 
     def report(self) -> str:
         lines = [f"Run {self.run_id}: {'succeeded' if self.success else 'FAILED'}"]
-        for key, meta in sorted(self.metadata.items()):
+        layer = {"raw": 0, "warehouse": 2}
+        for key, meta in sorted(
+            self.metadata.items(),
+            key=lambda kv: (layer.get(kv[0].split("_")[0].split("/")[0], 1), kv[0]),
+        ):
             if key.startswith("raw_"):
                 lines.append(
                     f"  {key:<14} accounts ok {meta.get('accounts_ok')}, failed {meta.get('accounts_failed')}, "
@@ -64,6 +68,8 @@ def run_collection(
     from social_pipeline.definitions import defs
 
     account_platforms, run_config = run_config_for(settings, accounts)
+    # Progress at INFO (accounts collected, failures); Dagster's DEBUG step events are noise here.
+    run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
     chosen = sorted(set(platforms) | set(account_platforms))
     selection = (
         dg.AssetSelection.assets(*[f"raw_{p}" for p in chosen]).downstream()
@@ -101,7 +107,9 @@ def apply_pool_limits(instance: dg.DagsterInstance) -> dict[str, int]:
         raw_value = os.environ.get(f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}", "").strip()
         if raw_value:
             if not raw_value.isdigit() or int(raw_value) < 1:
-                raise SettingsError(f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}={raw_value!r} must be a whole number >= 1")
+                raise SettingsError(
+                    f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}={raw_value!r} must be a whole number >= 1"
+                )
             limits[f"api_{platform}"] = int(raw_value)
     for pool, limit in limits.items():
         instance.event_log_storage.set_concurrency_slots(pool, limit)

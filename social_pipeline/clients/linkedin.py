@@ -1,0 +1,212 @@
+"""LinkedIn organization pages over the Community Management REST API (`/rest/...`).
+
+Quirks handled here: every call carries `LinkedIn-Version` (monthly versions retire after
+about a year, so it is a setting) and `X-Restli-Protocol-Version: 2.0.0`; URNs travel
+URL-encoded, and lists use the Rest.li `List(a,b)` syntax whose brackets and commas must
+stay literal; the posts finder has no time filter; the quota is daily and its 429 says
+nothing about when it resets (00:00 UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from social_pipeline.clients.base import PlatformClient, RawPage, batches
+from social_pipeline.clients.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponse,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from social_pipeline.clients.http import ApiResponse, ApiSession
+from social_pipeline.window import CollectionWindow
+
+DEFAULT_VERSION = "202510"
+PROFILE = "GET /rest/networkSizes/{id}"
+POSTS = "GET /rest/posts"
+SHARE_STATS = "GET /rest/organizationalEntityShareStatistics"
+# Query parameters whose value is a Rest.li list, sent verbatim (see RestliListAdapter).
+RESTLI_LIST_PARAMS = frozenset({"shares", "ugcPosts"})
+
+
+class LinkedInClient(PlatformClient):
+    platform = "linkedin"
+    page_size = 100  # posts per page (the finder's maximum)
+    stats_batch = 50  # shares per statistics call
+
+    def __init__(
+        self, http: ApiSession, account_id: str, token: str, *, version: str = DEFAULT_VERSION
+    ) -> None:
+        super().__init__(http, account_id, token)
+        self.version = version
+        self.organization = f"urn:li:organization:{account_id}"
+        # Sessions are reused across accounts: mount once, keeping the pooled connections.
+        if not isinstance(http.session.get_adapter(http.base_url), RestliListAdapter):
+            http.session.mount(http.base_url, RestliListAdapter())
+
+    @classmethod
+    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+        """LinkedIn's `{"message","serviceErrorCode","status"[,"code"]}` as a typed error."""
+        status = response.status_code
+        if status < 400:
+            return None
+        error = body if isinstance(body, dict) else {}
+        detail = f"{error.get('code') or error.get('serviceErrorCode', '')} {error.get('message', '')}".strip()
+        where = {"platform": cls.platform, "endpoint": endpoint, "status": status}
+        if status == 426:
+            return PermanentError(
+                f"the LinkedIn-Version header names a retired or unknown API version ({detail}); "
+                "update the LinkedIn version setting to a current YYYYMM release",
+                **where,
+            )
+        if status == 429:
+            # Daily quotas per app and member; no header says when, the docs say midnight UTC.
+            return RateLimited(
+                f"daily quota reached ({detail})", reset_at=_next_utc_midnight(), **where
+            )
+        if status in (401, 403):
+            return AuthError(f"access token rejected or lacking permission ({detail})", **where)
+        if status >= 500:
+            return TransientError(f"server error ({detail})", **where)
+        return PermanentError(f"request refused ({detail})", **where)
+
+    def fetch_profile(self) -> RawPage:
+        """`GET /rest/networkSizes/{org urn}`: follower count only (no following/posts)."""
+        response = self._get(
+            f"/rest/networkSizes/{quote(self.organization, safe='')}",
+            PROFILE,
+            {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"},
+        )
+        return RawPage.from_response("profile", response)
+
+    def list_posts(self, window: CollectionWindow) -> Iterator[RawPage]:
+        """`GET /rest/posts?q=author&sortBy=CREATED`, following `paging.links[rel=next]`.
+
+        The finder has no time filter: pages come newest first and paging stops at the
+        first page that reaches back past the window's start.
+        """
+        path: str = "/rest/posts"
+        params: dict[str, Any] | None = {
+            "author": self.organization,
+            "q": "author",
+            "count": self.page_size,
+            "start": 0,
+            "sortBy": "CREATED",
+        }
+        start_ms = window.start.timestamp() * 1000
+        end_ms = window.end.timestamp() * 1000
+        while True:
+            response = self._get(path, POSTS, params)
+            elements = _list_of(response, "elements")
+            times = [(e.get("id"), _millis(e)) for e in elements if isinstance(e, dict)]
+            ids = [i for i, at in times if i and at is not None and start_ms <= at < end_ms]
+            yield RawPage.from_response("posts", response, ids)
+            if any(at is not None and at < start_ms for _, at in times):
+                return
+            links = (response.body.get("paging") or {}).get("links") or []
+            next_href = next(
+                (link.get("href") for link in links if link.get("rel") == "next"), None
+            )
+            if not next_href or not elements:
+                return
+            # The href carries every parameter, start included; ours would override it.
+            path, params = next_href, None
+
+    def fetch_metrics(self, post_ids: Sequence[str]) -> Iterator[RawPage]:
+        """`GET /rest/organizationalEntityShareStatistics`, 50 post URNs per call.
+
+        Shares and ugcPosts go in separate `List(...)` parameters; lifetime totals (no
+        time intervals) are the current metrics.
+        """
+        for batch in batches(post_ids, self.stats_batch):
+            params: dict[str, Any] = {
+                "q": "organizationalEntity",
+                "organizationalEntity": self.organization,
+            }
+            for name, kind in (("shares", "urn:li:share:"), ("ugcPosts", "urn:li:ugcPost:")):
+                urns = [u for u in batch if u.startswith(kind)]
+                if urns:
+                    params[name] = restli_list(urns)
+            response = self._get("/rest/organizationalEntityShareStatistics", SHARE_STATS, params)
+            _list_of(response, "elements")
+            yield RawPage.from_response("metrics", response)
+
+    def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None) -> ApiResponse:
+        """One GET with LinkedIn's version headers; errors name this account."""
+        try:
+            return self.http.get(
+                path,
+                endpoint=endpoint,
+                params=params,
+                headers={"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"},
+                auth_headers={"Authorization": f"Bearer {self.token}"},
+            )
+        except ApiError as exc:
+            exc.account_id = exc.account_id or self.account_id
+            raise
+
+
+def restli_list(urns: Sequence[str]) -> str:
+    """Rest.li 2.0 `List(...)`: each URN percent-encoded, brackets and commas literal."""
+    return "List(" + ",".join(quote(u, safe="") for u in urns) + ")"
+
+
+class RestliListAdapter(HTTPAdapter):
+    """Puts Rest.li list values on the wire exactly as `restli_list` built them.
+
+    requests percent-encodes every query value again (`(` -> `%28`, `%` -> `%25`), which
+    turns `List(...)` into an opaque string LinkedIn rejects. This undoes that one level
+    of encoding for the list parameters just before the request is sent.
+    """
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        request.url = restli_url(request.url or "")
+        return super().send(request, *args, **kwargs)
+
+
+def restli_url(url: str) -> str:
+    parts = urlsplit(url)
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, _, value = pair.partition("=")
+        pairs.append(f"{name}={unquote_plus(value)}" if name in RESTLI_LIST_PARAMS else pair)
+    return urlunsplit(parts._replace(query="&".join(pairs)))
+
+
+def _list_of(response: ApiResponse, key: str) -> list[Any]:
+    """The page's item list; a JSON body without one is as unusable as HTML."""
+    items = response.body.get(key) if isinstance(response.body, dict) else None
+    if not isinstance(items, list):
+        raise MalformedResponse(
+            f"response has no {key!r} list",
+            platform="linkedin",
+            endpoint=response.endpoint,
+            status=response.status,
+            body_text=str(response.body)[:2000],
+        )
+    return items
+
+
+def _millis(element: dict[str, Any]) -> int | None:
+    for key in ("createdAt", "publishedAt"):
+        value = element.get(key)
+        if value is not None:
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return None
+
+
+def _next_utc_midnight() -> datetime:
+    return datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+CLIENT = LinkedInClient

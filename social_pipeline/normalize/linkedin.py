@@ -1,0 +1,194 @@
+"""LinkedIn pages -> posts, engagement and followers (polars expressions, no per-row Python).
+
+Posts come from `/rest/posts` elements, metrics from `organizationalEntityShareStatistics`
+lifetime totals, followers from `networkSizes`. LinkedIn gives media as URNs (`urn:li:image:`),
+not URLs: resolving them costs an Images/Videos API call per asset, so the URNs are kept as
+the media identifiers and an article's link is its `source` URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from social_pipeline.normalize import schema
+from social_pipeline.normalize.common import (
+    PlatformFrames,
+    as_int,
+    bad_int,
+    from_epoch,
+    items_frame,
+    jfield,
+    split_quarantine,
+    unreadable_pages,
+)
+from social_pipeline.raw import RawPull
+
+# LinkedIn's kind of post -> our content type. The kind is the key of the `content` union,
+# or for `content.media` the entity type of the media URN (urn:li:image:... -> image).
+CONTENT_TYPE_MAP: dict[str, str] = {
+    "none": "text",  # no `content`: a text post
+    "image": "image",
+    "video": "video",
+    "document": "carousel",  # a PDF shown as swipeable pages
+    "article": "link",
+    "multiImage": "carousel",
+    "carousel": "carousel",
+    "poll": "text",
+}
+
+# totalShareStatistics field -> our metric column; views and saves are not reported.
+METRIC_FIELDS: dict[str, str] = {
+    "likes": "likeCount",
+    "comments": "commentCount",
+    "shares": "shareCount",
+    "impressions": "impressionCount",
+    "reach": "uniqueImpressionsCount",
+    "clicks": "clickCount",
+}
+
+FIELD_MAP: list[tuple[str, str]] = [
+    ("posts: id (urn:li:share:… or urn:li:ugcPost:…)", "post_id"),
+    ("posts: createdAt (epoch ms), else publishedAt", "created_at"),
+    ("posts: commentary (little-text escapes removed)", "text"),
+    ("posts: content union key / media URN type", "content_type"),
+    (
+        "posts: content.media.id | content.article.source | content.multiImage.images[].id",
+        "media_urls",
+    ),
+    ("posts: content.article.thumbnail (an image URN)", "thumbnail_url"),
+    ("built: https://www.linkedin.com/feed/update/{id}", "permalink"),
+    *(
+        (f"shareStatistics: totalShareStatistics.{field}", column)
+        for column, field in METRIC_FIELDS.items()
+    ),
+    *(("(not reported)", column) for column in ("views", "saves")),
+    ("networkSizes: firstDegreeSize", "followers"),
+    *(("(not reported)", column) for column in ("following", "posts_count")),
+]
+
+PERMALINK = "https://www.linkedin.com/feed/update/"
+# Little-text (the commentary format) escapes its reserved characters with a backslash.
+_LITTLE_TEXT_ESCAPE = r"\\([\\|{}@\[\]()<>#*_~])"
+
+
+def _elements(body: Any) -> Any:
+    return body["elements"]
+
+
+def _profile(body: Any) -> Any:
+    return body if isinstance(body, dict) else None
+
+
+def normalize(pulls: list[RawPull]) -> PlatformFrames:
+    posts, bad_posts = _posts(pulls)
+    engagement, bad_metrics = _engagement(pulls, posts)
+    followers, bad_profiles = _followers(pulls)
+    unreadable = unreadable_pages(
+        pulls,
+        ("profile", "posts", "metrics"),
+        {"posts": _elements, "metrics": _elements, "profile": _profile},
+    )
+    return PlatformFrames(
+        posts=posts,
+        engagement=engagement,
+        followers=followers,
+        quarantine=pl.concat([unreadable, bad_posts, bad_metrics, bad_profiles]),
+    )
+
+
+def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "posts", _elements)
+    raw_time = pl.coalesce(jfield("$.createdAt"), jfield("$.publishedAt"))
+    frame = frame.with_columns(
+        jfield("$.id").alias("post_id"),
+        raw_time.alias("_time"),
+        from_epoch(raw_time, "ms").alias("created_at"),
+    )
+    good, bad = split_quarantine(
+        frame,
+        {
+            "post has no id": pl.col("post_id").is_null(),
+            "post has no createdAt or publishedAt": pl.col("_time").is_null(),
+            "createdAt is not epoch milliseconds": pl.col("created_at").is_null(),
+        },
+        "posts",
+    )
+    media_id = jfield("$.content.media.id")
+    union_key = jfield("$.content").str.extract(r'^\{\s*"(\w+)"', 1)
+    kind = (
+        pl.when(union_key == "media")
+        .then(media_id.str.extract(r"^urn:li:(\w+):", 1))
+        .otherwise(union_key)
+    )
+    single = pl.coalesce(media_id, jfield("$.content.article.source"))
+    images = (
+        jfield("$.content.multiImage.images")
+        .str.json_decode(pl.List(pl.Struct({"id": pl.String()})))
+        .list.eval(pl.element().struct.field("id").drop_nulls())
+    )
+    good = good.filter(
+        pl.col("created_at").is_between("window_start", "window_end", closed="left")
+    ).with_columns(
+        kind.fill_null("none")
+        .replace_strict(CONTENT_TYPE_MAP, default="text")
+        .alias("content_type"),
+        jfield("$.commentary").str.replace_all(_LITTLE_TEXT_ESCAPE, "$1").alias("text"),
+        (pl.lit(PERMALINK) + pl.col("post_id")).alias("permalink"),
+        pl.when(single.is_not_null())
+        .then(pl.concat_list(single))
+        .otherwise(images.fill_null(pl.lit([], dtype=pl.List(pl.String()))))
+        .alias("media_urls"),
+        jfield("$.content.article.thumbnail").alias("thumbnail_url"),
+        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+    )
+    return schema.conform(good, schema.POSTS).unique(
+        "post_id", keep="first", maintain_order=True
+    ), bad
+
+
+def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "metrics", _elements).with_columns(
+        pl.coalesce(jfield("$.share"), jfield("$.ugcPost")).alias("post_id"),
+        *(
+            jfield(f"$.totalShareStatistics.{field}").alias(f"_{column}")
+            for column, field in METRIC_FIELDS.items()
+        ),
+    )
+    problems = {"statistics name no share or ugcPost": pl.col("post_id").is_null()}
+    problems |= {
+        f"{field} is not a number": bad_int(pl.col(f"_{column}"))
+        for column, field in METRIC_FIELDS.items()
+    }
+    good, bad = split_quarantine(frame, problems, "metrics")
+    good = good.join(
+        posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
+    ).with_columns(
+        *(as_int(pl.col(f"_{column}")).alias(column) for column in METRIC_FIELDS),
+        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+    )
+    return schema.conform(good, schema.ENGAGEMENT).unique(
+        "post_id", keep="last", maintain_order=True
+    ), bad
+
+
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "profile", _profile).with_columns(
+        jfield("$.firstDegreeSize").alias("_followers")
+    )
+    good, bad = split_quarantine(
+        frame,
+        {
+            "profile has no firstDegreeSize": pl.col("_followers").is_null(),
+            "firstDegreeSize is not a number": bad_int(pl.col("_followers")),
+        },
+        "profile",
+    )
+    good = good.with_columns(
+        as_int(pl.col("_followers")).alias("followers"),
+        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+    )
+    return schema.conform(good, schema.FOLLOWERS).unique(
+        "account_id", keep="last", maintain_order=True
+    ), bad

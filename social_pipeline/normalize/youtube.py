@@ -1,0 +1,209 @@
+"""YouTube pages -> posts, engagement and followers (polars expressions, no per-row Python).
+
+The uploads playlist (posts pages) says which videos are in the window; `videos.list`
+(metrics pages) adds what the playlist lacks: statistics, duration and live state. Counts
+arrive as strings; `likeCount` is absent where the owner hides likes (NULL, not 0), and
+the Data API reports no shares, saves, impressions, reach or clicks (all NULL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from social_pipeline.normalize import schema
+from social_pipeline.normalize.common import (
+    PlatformFrames,
+    as_int,
+    as_utc,
+    bad_int,
+    items_frame,
+    jfield,
+    split_quarantine,
+    unreadable_pages,
+)
+from social_pipeline.raw import RawPull
+
+# A video of at most this many seconds counts as a Short. The API has no Shorts flag;
+# since October 2024 vertical Shorts may run to 3 minutes, and those count as videos:
+# the aspect ratio that would tell them apart is not in the API.
+SHORT_MAX_SECONDS = 60
+
+# YouTube's kind of video -> our content type. The kind is `snippet.liveBroadcastContent`
+# (`live`, `upcoming`) or, for `none`, `short` when the duration is 1..SHORT_MAX_SECONDS.
+# A finished live stream reports `none` and its length, so it counts as a video.
+CONTENT_TYPE_MAP: dict[str, str] = {
+    "live": "live",
+    "upcoming": "live",
+    "short": "short",
+    "none": "video",
+}
+
+# statistics field -> our metric column (strings on the wire).
+METRIC_FIELDS: dict[str, str] = {
+    "views": "viewCount",
+    "likes": "likeCount",
+    "comments": "commentCount",
+}
+
+FIELD_MAP: list[tuple[str, str]] = [
+    ("playlistItems: contentDetails.videoId", "post_id"),
+    ("playlistItems: contentDetails.videoPublishedAt", "created_at"),
+    ("playlistItems: snippet.title + blank line + snippet.description", "text"),
+    ("videos: snippet.liveBroadcastContent, contentDetails.duration", "content_type"),
+    (
+        "playlistItems: snippet.thumbnails.(maxres|standard|high|medium|default).url",
+        "thumbnail_url",
+    ),
+    ("the same thumbnail (the API exposes no media file)", "media_urls"),
+    ("built: https://www.youtube.com/watch?v={id}", "permalink"),
+    *((f"videos: statistics.{field} (string)", column) for column, field in METRIC_FIELDS.items()),
+    *(("(not in the Data API)", c) for c in ("shares", "saves", "impressions", "reach", "clicks")),
+    ("channels: statistics.subscriberCount (NULL if hiddenSubscriberCount)", "followers"),
+    ("channels: statistics.videoCount", "posts_count"),
+    ("(not reported)", "following"),
+]
+
+PERMALINK = "https://www.youtube.com/watch?v="
+_DURATION = r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$"
+_THUMBNAILS = ("maxres", "standard", "high", "medium", "default")
+
+
+def _items(body: Any) -> Any:
+    return body["items"]
+
+
+def _channel(body: Any) -> Any:
+    return body["items"][0]
+
+
+def normalize(pulls: list[RawPull]) -> PlatformFrames:
+    videos, bad_videos = _videos(pulls)
+    posts, bad_posts = _posts(pulls, videos)
+    followers, bad_profiles = _followers(pulls)
+    engagement = videos.join(
+        posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
+    )
+    unreadable = unreadable_pages(
+        pulls,
+        ("profile", "posts", "metrics"),
+        {"posts": _items, "metrics": _items, "profile": _channel},
+    )
+    return PlatformFrames(
+        posts=posts,
+        engagement=schema.conform(engagement, schema.ENGAGEMENT).unique(
+            "post_id", keep="last", maintain_order=True
+        ),
+        followers=followers,
+        quarantine=pl.concat([unreadable, bad_posts, bad_videos, bad_profiles]),
+    )
+
+
+def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`videos.list` items: metrics, plus the content type the posts need."""
+    frame = items_frame(pulls, "metrics", _items).with_columns(
+        jfield("$.id").alias("post_id"),
+        *(
+            jfield(f"$.statistics.{field}").alias(f"_{column}")
+            for column, field in METRIC_FIELDS.items()
+        ),
+    )
+    problems = {"video has no id": pl.col("post_id").is_null()}
+    problems |= {
+        f"{field} is not a number": bad_int(pl.col(f"_{column}"))
+        for column, field in METRIC_FIELDS.items()
+    }
+    good, bad = split_quarantine(frame, problems, "metrics")
+    parts = jfield("$.contentDetails.duration").str.extract_groups(_DURATION)
+    seconds = (
+        parts.struct.field("1").cast(pl.Int64).fill_null(0) * 86400
+        + parts.struct.field("2").cast(pl.Int64).fill_null(0) * 3600
+        + parts.struct.field("3").cast(pl.Int64).fill_null(0) * 60
+        + parts.struct.field("4").cast(pl.Int64).fill_null(0)
+    )
+    live = jfield("$.snippet.liveBroadcastContent")
+    kind = (
+        pl.when(live.is_in(["live", "upcoming"]))
+        .then(live)
+        .when(seconds.is_between(1, SHORT_MAX_SECONDS))
+        .then(pl.lit("short"))
+        .otherwise(pl.lit("none"))
+    )
+    good = good.with_columns(
+        *(as_int(pl.col(f"_{column}")).alias(column) for column in METRIC_FIELDS),
+        kind.replace_strict(CONTENT_TYPE_MAP).alias("content_type"),
+        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+    )
+    return good.drop("item"), bad
+
+
+def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Uploads playlist items inside the window; typed by their `videos.list` entry."""
+    frame = items_frame(pulls, "posts", _items).with_columns(
+        jfield("$.contentDetails.videoId").alias("post_id"),
+        jfield("$.contentDetails.videoPublishedAt").alias("_published"),
+    )
+    frame = frame.with_columns(as_utc(pl.col("_published")).alias("created_at"))
+    good, bad = split_quarantine(
+        frame,
+        {
+            "playlist item has no videoId": pl.col("post_id").is_null(),
+            "playlist item has no videoPublishedAt (deleted or private video)": pl.col(
+                "_published"
+            ).is_null(),
+            "videoPublishedAt is not an RFC 3339 time": pl.col("created_at").is_null(),
+        },
+        "posts",
+    )
+    title, description = jfield("$.snippet.title"), jfield("$.snippet.description")
+    thumbnail = pl.coalesce(*(jfield(f"$.snippet.thumbnails.{size}.url") for size in _THUMBNAILS))
+    types = videos.select("account_id", "post_id", "content_type").unique(
+        ["account_id", "post_id"], keep="last"
+    )
+    good = (
+        good.filter(pl.col("created_at").is_between("window_start", "window_end", closed="left"))
+        .join(types, on=["account_id", "post_id"], how="left")
+        .with_columns(
+            # Every upload is a video; the videos page only refines it to short or live.
+            pl.col("content_type").fill_null("video"),
+            pl.when(description.fill_null("") == "")
+            .then(title)
+            .otherwise(pl.concat_str([title.fill_null(""), description], separator="\n\n"))
+            .alias("text"),
+            (pl.lit(PERMALINK) + pl.col("post_id")).alias("permalink"),
+            thumbnail.alias("thumbnail_url"),
+            pl.when(thumbnail.is_not_null())
+            .then(pl.concat_list(thumbnail))
+            .otherwise(pl.lit([], dtype=pl.List(pl.String())))
+            .alias("media_urls"),
+            pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        )
+    )
+    return schema.conform(good, schema.POSTS).unique(
+        "post_id", keep="first", maintain_order=True
+    ), bad
+
+
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = items_frame(pulls, "profile", _channel).with_columns(
+        jfield("$.statistics.subscriberCount").alias("_followers"),
+        jfield("$.statistics.videoCount").alias("_posts"),
+    )
+    good, bad = split_quarantine(
+        frame,
+        {
+            "subscriberCount is not a number": bad_int(pl.col("_followers")),
+            "videoCount is not a number": bad_int(pl.col("_posts")),
+        },
+        "profile",
+    )
+    hidden = jfield("$.statistics.hiddenSubscriberCount") == "true"
+    good = good.with_columns(
+        pl.when(hidden).then(None).otherwise(as_int(pl.col("_followers"))).alias("followers"),
+        as_int(pl.col("_posts")).alias("posts_count"),
+        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+    )
+    return schema.conform(good, schema.FOLLOWERS).unique(
+        "account_id", keep="last", maintain_order=True
+    ), bad

@@ -1,0 +1,257 @@
+"""Emulator of LinkedIn's Community Management REST API (`/rest/...`, Rest.li 2.0).
+
+Wire facts it keeps: versioned by the `LinkedIn-Version: YYYYMM` header (a retired or
+missing version is 426 NONEXISTENT_VERSION), URNs everywhere (`urn:li:organization:ID`,
+`urn:li:share:ID`), times in epoch milliseconds, offset paging with `start`/`count` and
+`paging.links[rel=next]`, and a daily quota whose 429 says nothing about when it resets.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.world import Post, SandboxAccount
+
+# The versions this emulator serves: LinkedIn keeps each monthly version about a year.
+OLDEST_VERSION = "202411"
+NEWEST_VERSION = "202612"
+MAX_COUNT = 100  # posts per page
+MAX_SHARES = 50  # URNs per share-statistics call
+_DEFAULT_COUNT = 10
+_VERSION = re.compile(r"^(\d{6})(?:\.\d{2})?$")
+_ORG = re.compile(r"^urn:li:organization:(\d+)$")
+_LIST = re.compile(r"^List\((.*)\)$")
+_ALL_TIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
+def token_of(req: Request) -> str | None:
+    return req.bearer()
+
+
+def handle(req: Request, sb: Sandbox) -> Reply:
+    if req.method != "GET":
+        return _error(405, f"Method {req.method} is not supported", 0)
+    route, org_part = _route(req.path)
+    if not sb.rate(req, route or "unknown", token_of(req) or "").allowed:
+        return _throttled()
+    version = req.headers.get("linkedin-version", "")
+    match = _VERSION.match(version)
+    if not match or not OLDEST_VERSION <= match.group(1) <= NEWEST_VERSION:
+        return _error(
+            426,
+            f"Requested version {version or '(none)'} is not active",
+            None,
+            "NONEXISTENT_VERSION",
+        )
+    if req.headers.get("x-restli-protocol-version") != "2.0.0":
+        return _error(400, "This API needs the header X-Restli-Protocol-Version: 2.0.0", 100)
+    if route == "networkSizes":
+        return _network_size(req, sb, org_part)
+    if route == "posts":
+        return _posts(req, sb)
+    if route == "organizationalEntityShareStatistics":
+        return _share_statistics(req, sb)
+    return _error(404, f"Resource {req.path} does not exist", 0)
+
+
+def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+    """LinkedIn's own failures. Its 429 cannot say when the (daily) quota resets."""
+    if kind == "rate_limit":
+        return _throttled()
+    if kind == "server_error":
+        return _error(500, "Internal Server Error", 0)
+    if token_of(req):
+        return _error(401, "The token used in the request has been revoked by the user", 65601)
+    return _error(401, "Empty oauth2_access_token", 401)
+
+
+def _route(path: str) -> tuple[str | None, str]:
+    parts = path.strip("/").split("/")
+    if len(parts) == 3 and parts[:2] == ["rest", "networkSizes"]:
+        return "networkSizes", unquote(parts[2])
+    if (
+        len(parts) == 2
+        and parts[0] == "rest"
+        and parts[1] in ("posts", "organizationalEntityShareStatistics")
+    ):
+        return parts[1], ""
+    return None, ""
+
+
+def _network_size(req: Request, sb: Sandbox, urn: str) -> Reply:
+    """`GET /rest/networkSizes/{org urn}?edgeType=COMPANY_FOLLOWED_BY_MEMBER`."""
+    if req.query.get("edgeType") != "COMPANY_FOLLOWED_BY_MEMBER":
+        return _error(400, "edgeType must be COMPANY_FOLLOWED_BY_MEMBER for an organization", 100)
+    account = _organization(sb, urn)
+    if account is None:
+        return _unknown_org(urn)
+    return Reply(200, {"firstDegreeSize": sb.world.followers(account)["followers"]})
+
+
+def _posts(req: Request, sb: Sandbox) -> Reply:
+    """`GET /rest/posts?q=author&author=...&start=&count=&sortBy=`: newest first.
+
+    Posts are never edited in the world, so CREATED and LAST_MODIFIED give one order.
+    """
+    if req.query.get("q") != "author":
+        return _error(400, "Unknown finder; this resource supports q=author", 100)
+    urn = req.query.get("author", "")
+    account = _organization(sb, urn)
+    if account is None:
+        return _unknown_org(urn)
+    sort = req.query.get("sortBy", "LAST_MODIFIED")
+    try:
+        start = int(req.query.get("start", 0))
+        count = min(int(req.query.get("count", _DEFAULT_COUNT)), MAX_COUNT)
+    except ValueError:
+        return _error(400, "start and count must be integers", 100)
+    if start < 0 or count < 1 or sort not in ("CREATED", "LAST_MODIFIED"):
+        return _error(400, "Invalid start, count or sortBy", 100)
+    posts = sb.world.posts_between("linkedin", account.account_id, *_ALL_TIME)
+    page = list(islice(posts, start, start + count + 1))  # one more tells if a next page exists
+    links = []
+    if len(page) > count:
+        query = {
+            "author": urn,
+            "count": count,
+            "q": "author",
+            "sortBy": sort,
+            "start": start + count,
+        }
+        links.append(
+            {"type": "application/json", "rel": "next", "href": "/rest/posts?" + urlencode(query)}
+        )
+    return Reply(
+        200,
+        {
+            "elements": [_post(p, urn) for p in page[:count]],
+            "paging": {"start": start, "count": count, "links": links},
+        },
+    )
+
+
+def _share_statistics(req: Request, sb: Sandbox) -> Reply:
+    """Lifetime statistics of up to 50 shares/ugcPosts given as Rest.li `List(...)`."""
+    if req.query.get("q") != "organizationalEntity":
+        return _error(400, "Unknown finder; this resource supports q=organizationalEntity", 100)
+    urn = req.query.get("organizationalEntity", "")
+    account = _organization(sb, urn)
+    if account is None:
+        return _unknown_org(urn)
+    urns: list[str] = []
+    for name in ("shares", "ugcPosts"):
+        if name in req.query:
+            match = _LIST.match(req.query[name])
+            if match is None:
+                return _error(400, f"{name} must use the Rest.li 2.0 List(...) syntax", 100)
+            urns += [unquote(u) for u in match.group(1).split(",") if u]
+    # The org-wide aggregate (no shares) would mean summing every post: not served here.
+    if not urns or len(urns) > MAX_SHARES:
+        return _error(400, f"Give between 1 and {MAX_SHARES} shares or ugcPosts", 100)
+    elements = []
+    for share in urns:
+        post = sb.world.find_post("linkedin", share)
+        if post is not None and post.account_id == account.account_id:
+            elements.append(
+                {
+                    "organizationalEntity": urn,
+                    "share": share,
+                    "totalShareStatistics": _stats(sb, post),
+                }
+            )
+    return Reply(200, {"elements": elements, "paging": {"start": 0, "count": 10, "links": []}})
+
+
+def _post(post: Post, org_urn: str) -> dict[str, Any]:
+    millis = int(post.created_at.timestamp() * 1000)
+    element: dict[str, Any] = {
+        "id": post.post_id,
+        "author": org_urn,
+        "commentary": post.text,
+        "visibility": "PUBLIC",
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": [],
+        },
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+        "createdAt": millis,
+        "publishedAt": millis,
+        "lastModifiedAt": millis,
+    }
+    content = _content(post)
+    if content:
+        element["content"] = content
+    return element
+
+
+def _content(post: Post) -> dict[str, Any] | None:
+    """The world's content type on LinkedIn's `content` union (media are URNs, not URLs)."""
+    tag = "D4E10AQ" + post.post_id.rsplit(":", 1)[-1]
+    kind = post.content_type
+    if kind == "image":
+        return {"media": {"id": f"urn:li:image:{tag}", "altText": ""}}
+    if kind == "video":
+        return {"media": {"id": f"urn:li:video:{tag}", "title": post.text[:60]}}
+    if kind == "article":
+        return {
+            "article": {
+                "source": f"https://blog.sandbox.example/{post.post_id.rsplit(':', 1)[-1]}",
+                "title": post.text[:60] or "Read more",
+                "thumbnail": f"urn:li:image:{tag}",
+            }
+        }
+    if kind == "multi_image":
+        count = 2 + post.seq % 4
+        return {
+            "multiImage": {
+                "images": [{"id": f"urn:li:image:{tag}{i}", "altText": ""} for i in range(count)]
+            }
+        }
+    return None  # a text post has no content
+
+
+def _stats(sb: Sandbox, post: Post) -> dict[str, Any]:
+    m = sb.world.metrics(post)
+    acted = m["clicks"] + m["likes"] + m["comments"] + m["shares"]
+    return {
+        "impressionCount": m["views"],
+        "uniqueImpressionsCount": m["reach"],
+        "clickCount": m["clicks"],
+        "likeCount": m["likes"],
+        "commentCount": m["comments"],
+        "shareCount": m["shares"],
+        "engagement": acted / m["views"] if m["views"] else 0.0,
+    }
+
+
+def _organization(sb: Sandbox, urn: str) -> SandboxAccount | None:
+    match = _ORG.match(urn)
+    return sb.world.account("linkedin", match.group(1)) if match else None
+
+
+def _unknown_org(urn: str) -> Reply:
+    return _error(404, f"Organization {urn or '(none)'} does not exist", 0)
+
+
+def _throttled() -> Reply:
+    return _error(
+        429,
+        "Resource level throttle APPLICATION DAY limit for calls to this resource is reached.",
+        101,
+    )
+
+
+def _error(status: int, message: str, service_code: int | None, code: str | None = None) -> Reply:
+    body: dict[str, Any] = {"message": message, "status": status}
+    if service_code is not None:
+        body["serviceErrorCode"] = service_code
+    if code is not None:
+        body["code"] = code
+    return Reply(status, body)
