@@ -124,7 +124,9 @@ def collect_account(
     error: Exception | None = None
     try:
         token = settings.token_for(account)
-        client = client_class(account.platform)(session, account.account_id, token)
+        version = settings.api_versions.get(account.platform)
+        extra = {"api_version": version} if version else {}
+        client = client_class(account.platform)(session, account.account_id, token, **extra)
         for page in client.collect(window):
             pages.append(page)
     except ApiError as exc:

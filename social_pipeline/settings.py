@@ -26,6 +26,9 @@ SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
 SANDBOX_TOKEN_ENV = "SOCIAL_PIPELINE_SANDBOX_TOKEN"
 SANDBOX_DEFAULT_TOKEN = "sandbox-token-not-secret"
 
+# Platforms whose API version is in the request and retires on a schedule.
+VERSIONED_PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok")
+
 DEFAULT_START_DATE = date(2026, 1, 1)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -58,6 +61,8 @@ class Settings:
     sandbox_accounts_per_platform: int = 2
     sandbox_posts_per_day: float = 2.0
     overridden_base_urls: frozenset[str] = field(default_factory=frozenset)
+    # SOCIAL_PIPELINE_<PLATFORM>_API_VERSION: e.g. v25.0 for Graph, 202601 for LinkedIn.
+    api_versions: Mapping[str, str] = field(default_factory=dict)
     # How a token variable is read; Dagster passes one going through EnvVar.
     token_lookup: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
 
@@ -209,6 +214,11 @@ def load_settings(
         sandbox_accounts_per_platform=sandbox_n,
         sandbox_posts_per_day=_float_env(env, SANDBOX_POSTS_PER_DAY_ENV, 2.0),
         overridden_base_urls=overridden,
+        api_versions={
+            p: env[f"SOCIAL_PIPELINE_{p.upper()}_API_VERSION"].strip()
+            for p in VERSIONED_PLATFORMS
+            if env.get(f"SOCIAL_PIPELINE_{p.upper()}_API_VERSION", "").strip()
+        },
         token_lookup=token_lookup,
     )
     accounts_path = env.get(ACCOUNTS_ENV, "").strip()

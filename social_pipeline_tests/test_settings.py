@@ -111,3 +111,8 @@ def test_environment_overrides_data_dir_base_urls_and_window(tmp_path: Path) -> 
 def test_a_bad_number_in_the_environment_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="SOCIAL_PIPELINE_WINDOW_DAYS"):
         load_settings({"SOCIAL_PIPELINE_WINDOW_DAYS": value})
+
+
+def test_api_versions_are_settings_for_platforms_that_retire_them() -> None:
+    settings = load_settings({"SOCIAL_PIPELINE_LINKEDIN_API_VERSION": "202601", "SOCIAL_PIPELINE_FACEBOOK_API_VERSION": "v25.0"})
+    assert settings.api_versions == {"linkedin": "202601", "facebook": "v25.0"}

@@ -43,10 +43,10 @@ class LinkedInClient(PlatformClient):
     stats_batch = 50  # shares per statistics call
 
     def __init__(
-        self, http: ApiSession, account_id: str, token: str, *, version: str = DEFAULT_VERSION
+        self, http: ApiSession, account_id: str, token: str, *, api_version: str = DEFAULT_VERSION
     ) -> None:
         super().__init__(http, account_id, token)
-        self.version = version
+        self.version = api_version
         self.organization = f"urn:li:organization:{account_id}"
         # Sessions are reused across accounts: mount once, keeping the pooled connections.
         if not isinstance(http.session.get_adapter(http.base_url), RestliListAdapter):
@@ -64,7 +64,7 @@ class LinkedInClient(PlatformClient):
         if status == 426:
             return PermanentError(
                 f"the LinkedIn-Version header names a retired or unknown API version ({detail}); "
-                "update the LinkedIn version setting to a current YYYYMM release",
+                "set SOCIAL_PIPELINE_LINKEDIN_API_VERSION to a current YYYYMM release",
                 **where,
             )
         if status == 429:

@@ -138,11 +138,11 @@ def test_a_retired_api_version_is_permanent_and_says_to_update_the_version(
     sandbox: Sandbox,
 ) -> None:
     made = make_client(sandbox, "linkedin", token=TOKEN)
-    retired = LinkedInClient(made.http, made.account_id, TOKEN, version="202301")
+    retired = LinkedInClient(made.http, made.account_id, TOKEN, api_version="202301")
     with pytest.raises(PermanentError) as caught:
         retired.fetch_profile()
 
-    assert "NONEXISTENT_VERSION" in str(caught.value) and "update the LinkedIn version" in str(
+    assert "NONEXISTENT_VERSION" in str(caught.value) and "SOCIAL_PIPELINE_LINKEDIN_API_VERSION" in str(
         caught.value
     )
     assert [r.status for r in sandbox.requests_for("linkedin")] == [426]
