@@ -25,6 +25,8 @@ SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
 # Sandbox accounts read their token from here; unset, the emulator's public token is used.
 SANDBOX_TOKEN_ENV = "SOCIAL_PIPELINE_SANDBOX_TOKEN"
 SANDBOX_DEFAULT_TOKEN = "sandbox-token-not-secret"
+# Sandbox tokens are `<default>.<account id>`: one per account, as real tokens are.
+SANDBOX_TOKEN_SEPARATOR = "."
 
 # Platforms whose API version is in the request and retires on a schedule.
 VERSIONED_PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok")
@@ -64,7 +66,9 @@ class Settings:
     # SOCIAL_PIPELINE_<PLATFORM>_API_VERSION: e.g. v25.0 for Graph, 202601 for LinkedIn.
     api_versions: Mapping[str, str] = field(default_factory=dict)
     # How a token variable is read; Dagster passes one going through EnvVar.
-    token_lookup: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
+    token_lookup: Callable[[str], str | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def is_sandbox(self) -> bool:
@@ -86,7 +90,7 @@ class Settings:
         else:
             value = os.environ.get(account.token_env, "")
         if not value and self.is_sandbox and account.token_env == SANDBOX_TOKEN_ENV:
-            return SANDBOX_DEFAULT_TOKEN
+            return f"{SANDBOX_DEFAULT_TOKEN}{SANDBOX_TOKEN_SEPARATOR}{account.account_id}"
         if not value.strip():
             raise SettingsError(
                 f"{account.platform} account {account.account_id} ({account.name}): "
@@ -119,7 +123,9 @@ def load_accounts(path: Path) -> tuple[Account, ...]:
     for index, entry in enumerate(doc["accounts"], start=1):
         here = f"{where}: accounts entry {index}"
         if not isinstance(entry, dict):
-            raise SettingsError(f"{here}: expected a mapping with platform, account_id, name, token_env")
+            raise SettingsError(
+                f"{here}: expected a mapping with platform, account_id, name, token_env"
+            )
         platform = str(entry.get("platform", "")).strip().lower()
         if platform not in PLATFORMS:
             raise SettingsError(
@@ -127,7 +133,9 @@ def load_accounts(path: Path) -> tuple[Account, ...]:
             )
         account_id = str(entry.get("account_id", "") or "").strip()
         if not account_id:
-            raise SettingsError(f"{here} ({platform}): account_id is missing; add the platform's own id")
+            raise SettingsError(
+                f"{here} ({platform}): account_id is missing; add the platform's own id"
+            )
         here = f"{here} ({platform} {account_id})"
         token_env = str(entry.get("token_env", "") or "").strip()
         if not token_env:

@@ -39,6 +39,7 @@ def make_client(
 ) -> PlatformClient:
     """A real client of `platform` talking HTTP to the emulator."""
     account_id = account_id or sandbox.world.accounts(platform)[0].account_id
+    sandbox.grant(platform, token, account_id)
     session = make_session(platform, sandbox.base_url(platform), policy=policy or fast_policy())
     return client_class(platform)(session, account_id, token)
 

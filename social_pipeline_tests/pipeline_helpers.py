@@ -74,6 +74,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
                 token = f"s3cret-{platform}-{account.account_id[-6:]}-tok"
                 monkeypatch.setenv(env, token)
                 tokens[(platform, account.account_id)] = token
+                sandbox.grant(platform, token, account.account_id)
                 entries.append(
                     {
                         "platform": platform,

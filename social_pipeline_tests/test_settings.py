@@ -45,10 +45,19 @@ def test_a_valid_accounts_file_loads_every_entry(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("accounts:\n  - platform: myspace\n    account_id: '1'\n    token_env: T\n", "unknown platform 'myspace'"),
-        ("accounts:\n  - platform: x\n    account_id: '1'\n    token_env: ''\n", "token_env is missing or empty"),
+        (
+            "accounts:\n  - platform: myspace\n    account_id: '1'\n    token_env: T\n",
+            "unknown platform 'myspace'",
+        ),
+        (
+            "accounts:\n  - platform: x\n    account_id: '1'\n    token_env: ''\n",
+            "token_env is missing or empty",
+        ),
         ("accounts:\n  - platform: x\n    account_id: '1'\n", "token_env is missing or empty"),
-        ("accounts:\n  - platform: x\n    account_id: '1'\n    token_env: 'AAAA-real token'\n", "not an environment variable name"),
+        (
+            "accounts:\n  - platform: x\n    account_id: '1'\n    token_env: 'AAAA-real token'\n",
+            "not an environment variable name",
+        ),
         ("accounts:\n  - platform: x\n    token_env: T\n", "account_id is missing"),
         (
             "accounts:\n  - {platform: x, account_id: '1', token_env: T}\n  - {platform: x, account_id: '1', token_env: U}\n",
@@ -58,7 +67,9 @@ def test_a_valid_accounts_file_loads_every_entry(tmp_path: Path) -> None:
         ("people: []\n", "top-level 'accounts:' list"),
     ],
 )
-def test_a_bad_accounts_file_names_the_file_the_entry_and_the_fix(tmp_path: Path, text: str, expected: str) -> None:
+def test_a_bad_accounts_file_names_the_file_the_entry_and_the_fix(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(SettingsError) as info:
         load_accounts(path)
@@ -87,7 +98,8 @@ def test_without_an_accounts_file_the_sandbox_has_accounts_on_every_platform() -
     platforms = {a.platform for a in settings.accounts}
     assert platforms == {"facebook", "instagram", "x", "linkedin", "youtube", "tiktok"}
     assert len(settings.accounts) == 12
-    assert settings.token_for(settings.accounts[0], {}) == SANDBOX_DEFAULT_TOKEN
+    first = settings.accounts[0]
+    assert settings.token_for(first, {}) == f"{SANDBOX_DEFAULT_TOKEN}.{first.account_id}"
 
 
 def test_environment_overrides_data_dir_base_urls_and_window(tmp_path: Path) -> None:
@@ -114,5 +126,10 @@ def test_a_bad_number_in_the_environment_is_refused(value: str) -> None:
 
 
 def test_api_versions_are_settings_for_platforms_that_retire_them() -> None:
-    settings = load_settings({"SOCIAL_PIPELINE_LINKEDIN_API_VERSION": "202601", "SOCIAL_PIPELINE_FACEBOOK_API_VERSION": "v25.0"})
+    settings = load_settings(
+        {
+            "SOCIAL_PIPELINE_LINKEDIN_API_VERSION": "202601",
+            "SOCIAL_PIPELINE_FACEBOOK_API_VERSION": "v25.0",
+        }
+    )
     assert settings.api_versions == {"linkedin": "202601", "facebook": "v25.0"}

@@ -25,9 +25,6 @@ VIDEO_FIELDS = (
     "like_count,comment_count,share_count,view_count"
 )
 AUTH_CODES = frozenset({"access_token_invalid", "scope_not_authorized"})
-# The Display API knows the user from the token alone. The sandbox serves all accounts on
-# one token, so the client names the account it expects; TikTok ignores the header.
-ACCOUNT_HEADER = "X-Sandbox-Open-Id"
 
 
 class TikTokClient(PlatformClient):
@@ -49,7 +46,6 @@ class TikTokClient(PlatformClient):
     ) -> None:
         super().__init__(http, account_id, token)
         self.api_version = api_version
-        self._headers = {ACCOUNT_HEADER: account_id}
         self._auth = {"Authorization": f"Bearer {token}"}
 
     @classmethod
@@ -89,7 +85,6 @@ class TikTokClient(PlatformClient):
             f"/{self.api_version}/user/info/",
             endpoint=self.PROFILE,
             params={"fields": USER_FIELDS},
-            headers=self._headers,
             auth_headers=self._auth,
         )
         open_id = (response.body["data"].get("user") or {}).get("open_id")
@@ -118,7 +113,6 @@ class TikTokClient(PlatformClient):
                 endpoint=self.VIDEOS,
                 params={"fields": VIDEO_FIELDS},
                 json_body={"max_count": self.MAX_COUNT, "cursor": cursor},
-                headers=self._headers,
                 auth_headers=self._auth,
             )
             data = response.body["data"]
@@ -147,7 +141,6 @@ class TikTokClient(PlatformClient):
                 endpoint=self.QUERY,
                 params={"fields": VIDEO_FIELDS},
                 json_body={"filters": {"video_ids": batch}},
-                headers=self._headers,
                 auth_headers=self._auth,
             )
             yield RawPage.from_response("metrics", response)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from social_pipeline.platforms import PLATFORMS, base_url_env_var
 from social_pipeline.sandbox.world import World
+from social_pipeline.settings import SANDBOX_DEFAULT_TOKEN, SANDBOX_TOKEN_SEPARATOR
 
 FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth")
 
@@ -125,7 +126,9 @@ class Limiter:
                 used = 0
             used += 1
             self._counts[key] = (start, used)
-        return RateState(used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s)
+        return RateState(
+            used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s
+        )
 
 
 class Sandbox:
@@ -147,9 +150,14 @@ class Sandbox:
         self.limiter = Limiter(self.config.rate_limit, self.config.rate_limit_window_s)
         self.faults: list[Fault] = []
         self.revoked: set[str] = set()
+        # Which account a token belongs to, for APIs that know the user from the token
+        # alone (TikTok Display). Sandbox tokens name their account themselves.
+        self.grants: dict[tuple[str, str], str] = {}
         self.log: deque[LoggedRequest] = deque(maxlen=200_000)
         self._lock = threading.Lock()
-        self._handlers = {p: importlib.import_module(f"social_pipeline.sandbox.{p}") for p in PLATFORMS}
+        self._handlers = {
+            p: importlib.import_module(f"social_pipeline.sandbox.{p}") for p in PLATFORMS
+        }
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -157,7 +165,9 @@ class Sandbox:
 
     def start(self, port: int = 0) -> Sandbox:
         self._server = _Server(("127.0.0.1", port), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -197,6 +207,18 @@ class Sandbox:
     def revoke(self, token: str) -> None:
         """From now on, requests with this token get the platform's invalid-token answer."""
         self.revoked.add(token)
+
+    def grant(self, platform: str, token: str, account_id: str) -> None:
+        """Issue `token` for `account_id`, as a platform's OAuth flow would."""
+        self.grants[(platform, token)] = account_id
+
+    def account_for_token(self, platform: str, token: str | None) -> str | None:
+        if token is None:
+            return None
+        if (platform, token) in self.grants:
+            return self.grants[(platform, token)]
+        prefix, _, account_id = token.partition(SANDBOX_TOKEN_SEPARATOR)
+        return account_id if prefix == SANDBOX_DEFAULT_TOKEN and account_id else None
 
     def requests_for(self, platform: str, path_contains: str = "") -> list[LoggedRequest]:
         return [r for r in list(self.log) if r.platform == platform and path_contains in r.path]
@@ -281,7 +303,9 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 except Exception as exc:  # an emulator bug must look like a 500, not hang
                     reply = Reply(500, {"error": {"message": f"emulator error: {exc!r}"}})
                 sandbox.log.append(
-                    LoggedRequest(platform, self.command, req.path, req.query, body, received, reply.status)
+                    LoggedRequest(
+                        platform, self.command, req.path, req.query, body, received, reply.status
+                    )
                 )
             payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
             self.send_response(reply.status)

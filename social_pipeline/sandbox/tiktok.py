@@ -7,9 +7,8 @@ only the fields named in `fields` come back; `create_time` is epoch SECONDS whil
 paging `cursor` is epoch MILLISECONDS; `max_count` is at most 20; there is no time filter;
 and a rate-limited request is a bare 429 `rate_limit_exceeded` with no headers.
 
-The Display API knows the user only from the token. The sandbox serves every account
-on one shared token, so it reads the account from the `X-Sandbox-Open-Id` header the
-client sends (TikTok ignores it); without the header the token means the first account.
+The Display API knows the user only from the token, and so does the emulator: a token
+is granted to one account (`Sandbox.grant`, or the sandbox's own per-account tokens).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from typing import Any
 from social_pipeline.sandbox.server import Reply, Request, Sandbox
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
-ACCOUNT_HEADER = "x-sandbox-open-id"
 USER_FIELDS = {
     "open_id",
     "display_name",
@@ -185,10 +183,8 @@ def _before(sb: Sandbox, account: SandboxAccount, cursor: int) -> Iterator[Post]
 
 
 def _account(req: Request, sb: Sandbox) -> SandboxAccount | None:
-    open_id = req.headers.get(ACCOUNT_HEADER)
-    if open_id is None:
-        return sb.world.accounts("tiktok")[0]
-    return sb.world.account("tiktok", open_id)
+    open_id = sb.account_for_token("tiktok", token_of(req))
+    return sb.world.account("tiktok", open_id) if open_id else None
 
 
 def _ok(data: dict[str, Any]) -> Reply:

@@ -179,3 +179,16 @@ def test_error_codes_map_to_typed_errors(status: int, code: str, error_type: typ
 
     assert type(error) is error_type and code in error.message
     assert error.reset_at is None  # TikTok never says when; the session backs off
+
+
+def test_the_token_alone_names_the_account_and_an_unknown_token_is_refused(
+    sandbox: Sandbox,
+) -> None:
+    first, second = (a.account_id for a in sandbox.world.accounts("tiktok"))
+    mine = make_client(sandbox, "tiktok", account_id=second, token="act.second-user")
+    assert mine.fetch_profile().body["data"]["user"]["open_id"] == second
+
+    stranger = make_client(sandbox, "tiktok", account_id=first, token="act.first-user")
+    sandbox.grants.pop(("tiktok", "act.first-user"))
+    with pytest.raises(AuthError):
+        stranger.fetch_profile()
