@@ -41,8 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="command")
 
     collect = sub.add_parser("collect", help="collect a day (all assets) through Dagster")
-    collect.add_argument("--date", type=_day, help="collection day, YYYY-MM-DD (default: yesterday, UTC)")
-    collect.add_argument("--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)")
+    collect.add_argument(
+        "--date", type=_day, help="collection day, YYYY-MM-DD (default: yesterday, UTC)"
+    )
+    collect.add_argument(
+        "--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)"
+    )
     collect.add_argument("--account", action="append", help="only this account id (repeatable)")
     collect.set_defaults(run=_collect)
 
@@ -66,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--platform", choices=PLATFORMS)
     replay.add_argument("--account", help="only this account id")
     replay.set_defaults(run=_replay)
+
+    sandbox = sub.add_parser("sandbox", help="serve the six-API emulator until interrupted")
+    sandbox.add_argument("--port", type=int, default=0, help="0: any free port")
+    sandbox.add_argument("--accounts", type=int, default=2, help="accounts per platform")
+    sandbox.add_argument("--posts-per-day", type=float, default=2.0)
+    sandbox.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    sandbox.add_argument("--rate-limit", type=int, default=100_000, help="requests per window")
+    sandbox.add_argument("--rate-limit-window", type=float, default=900.0, help="seconds")
+    sandbox.set_defaults(run=_sandbox)
 
     check = sub.add_parser("check", help="validate the accounts file and token variables")
     check.set_defaults(run=_check)
@@ -105,7 +118,9 @@ def _collect(args: argparse.Namespace) -> int:
     home = dagster_home()
     where = settings.accounts_file or "built-in sandbox (no credentials needed)"
     print(f"Collecting {day} for {where}; Dagster history in {home}")
-    result = run_collection(settings, day, platforms=args.platform or (), accounts=args.account or ())
+    result = run_collection(
+        settings, day, platforms=args.platform or (), accounts=args.account or ()
+    )
     print(result.report())
     if result.warehouse.exists():
         print(f"\nWarehouse: {result.warehouse}")
@@ -140,7 +155,16 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     letters = [d for d in all_dead_letters(settings.data_dir) if args.all or d["status"] == "open"]
-    columns = ["platform", "account_id", "partition_date", "error_class", "attempts", "last_attempt_at", "status", "error"]
+    columns = [
+        "platform",
+        "account_id",
+        "partition_date",
+        "error_class",
+        "attempts",
+        "last_attempt_at",
+        "status",
+        "error",
+    ]
     _print(pl.DataFrame(letters, schema={c: pl.String for c in columns}, strict=False), args.format)
     return 0
 
@@ -159,8 +183,33 @@ def _replay(args: argparse.Namespace) -> int:
             run_config={"ops": {"replay_dead_letters_op": {"config": config}}},
             raise_on_error=False,
         )
-    print(f"Replay run {result.run_id}: {'succeeded' if result.success else 'some collections failed again'}")
+    print(
+        f"Replay run {result.run_id}: {'succeeded' if result.success else 'some collections failed again'}"
+    )
     return 0 if result.success else 1
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import threading
+
+    from social_pipeline.sandbox.server import Sandbox, SandboxConfig
+
+    config = SandboxConfig(
+        accounts_per_platform=args.accounts,
+        posts_per_day=args.posts_per_day,
+        latency_ms=args.latency_ms,
+        rate_limit=args.rate_limit,
+        rate_limit_window_s=args.rate_limit_window,
+    )
+    with Sandbox(config).start(args.port) as sandbox:
+        print("# Emulator of the six APIs. Point the pipeline at it with:", flush=True)
+        for name, url in sandbox.env().items():
+            print(f"export {name}={url}", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -181,11 +230,22 @@ def _ui(args: argparse.Namespace) -> int:
 
     with dg.DagsterInstance.get() as instance:
         limits = apply_pool_limits(instance)
-    print("Pool limits: " + ", ".join(f"{k}={v}" for k, v in sorted(limits.items())) + " (others: 1)")
+    print(
+        "Pool limits: " + ", ".join(f"{k}={v}" for k, v in sorted(limits.items())) + " (others: 1)"
+    )
     print(f"Dagster UI on http://127.0.0.1:{args.port} (history in {home})")
     os.execvp(
         "dagster",
-        ["dagster", "dev", "-m", "social_pipeline.definitions", "-h", "127.0.0.1", "-p", str(args.port)],
+        [
+            "dagster",
+            "dev",
+            "-m",
+            "social_pipeline.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(args.port),
+        ],
     )
     return 0  # not reached
 
