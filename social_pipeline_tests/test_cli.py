@@ -1,0 +1,138 @@
+"""The command line, through the same paths users take (Dagster runs land in DAGSTER_HOME)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+
+from social_pipeline.cli import main as cli
+from social_pipeline_tests.pipeline_helpers import Deployment
+
+DAY = date(2026, 11, 19)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "dagster_home"
+    path.mkdir()
+    (path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(path))
+    return path
+
+
+def test_collect_runs_through_dagster_and_prints_the_warehouse_and_a_query(
+    deployment: Deployment, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployment.clock.morning_after(DAY)
+    assert cli(["collect", "--date", DAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"Warehouse: {deployment.data_dir / 'warehouse.duckdb'}" in out
+    assert "FROM post_engagement_metrics" in out
+    for platform in ("facebook", "instagram", "x", "linkedin", "youtube", "tiktok"):
+        assert f"raw_{platform}" in out and f"│ {platform}" in out
+    with dg.DagsterInstance.get() as instance:
+        [run] = instance.get_runs()
+        assert run.is_success and run.tags.get("dagster/partition") == DAY.isoformat()
+
+
+def test_collect_one_account_and_read_it_back_as_csv_and_json(
+    deployment: Deployment, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployment.clock.morning_after(DAY)
+    account = deployment.sandbox.world.accounts("youtube")[1].account_id
+    assert cli(["collect", "--date", DAY.isoformat(), "--account", account]) == 0
+    capsys.readouterr()
+
+    assert cli(["posts", "--account", account, "--format", "json", "--limit", "0"]) == 0
+    posts = json.loads(capsys.readouterr().out)
+    assert len(posts) == 56 and {p["account_id"] for p in posts} == {account}
+    assert cli(["followers", "--account", account, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("snapshot_date,platform,account_id,followers") and len(lines) == 2
+    assert cli(["jobs"]) == 0
+    assert "success" in capsys.readouterr().out
+
+
+def test_an_unknown_account_is_refused_with_a_clear_message(
+    deployment: Deployment, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["collect", "--date", DAY.isoformat(), "--account", "nope"]) == 2
+    assert "no account 'nope'" in capsys.readouterr().err
+
+
+def test_reading_before_any_collection_says_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOCIAL_PIPELINE_DATA_DIR", str(tmp_path))
+    assert cli(["posts"]) == 2
+    assert "social-pipeline collect" in capsys.readouterr().err
+
+
+def test_the_sandbox_command_serves_the_six_apis_for_other_processes() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "social_pipeline.cli", "sandbox", "--accounts", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        urls = {}
+        assert server.stdout is not None
+        while len(urls) < 6:
+            line = server.stdout.readline()
+            assert line, "the emulator exited early"
+            if line.startswith("export "):
+                name, _, url = line.removeprefix("export ").strip().partition("=")
+                urls[name] = url
+        answer = requests.get(
+            urls["SOCIAL_PIPELINE_X_BASE_URL"] + "/2/users/2244994945",
+            params={"user.fields": "public_metrics"},
+            headers={"Authorization": "Bearer any"},
+            timeout=10,
+        )
+        assert (
+            answer.status_code == 200
+            and "followers_count" in answer.json()["data"]["public_metrics"]
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_dagster_asset_materialize_collects_a_day_from_any_server_speaking_the_apis(
+    deployment: Deployment, home: Path
+) -> None:
+    """The documented command, run as users run it, against the emulator as 'the APIs'."""
+    deployment.clock.morning_after(DAY)
+    dagster = Path(sys.executable).parent / "dagster"
+    done = subprocess.run(
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "social_pipeline.definitions",
+            "--select",
+            "*",
+            "--partition",
+            DAY.isoformat(),
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (deployment.data_dir / "warehouse.duckdb").exists()
+    platforms = deployment.table("SELECT DISTINCT platform FROM social_posts")
+    assert platforms.height == 6
+    secrets = list(deployment.tokens.values())
+    assert not any(s in done.stdout + done.stderr for s in secrets)
