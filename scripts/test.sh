@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: a fresh virtual environment, the project with its test
-# extra, then the whole suite. Extra arguments go to pytest.
+# extra, Chromium for the browser test, then the whole suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "installing chromium failed; the browser test will fail" >&2
+  else
+    echo "chromium is missing; the browser test will fail. As root: apt-get update && apt-get install -y chromium" >&2
+  fi
+fi
 exec .venv/bin/pytest "$@"

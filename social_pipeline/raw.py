@@ -53,14 +53,21 @@ def _safe_name(account_id: str) -> str:
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        # A full disk says "[Errno 28] No space left on device" and nothing else: name the file.
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}; the previous version is kept") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
