@@ -1,12 +1,12 @@
 """`posts`, `engagement_snapshots`, `follower_snapshots`: one schema for six platforms."""
 
-
 from datetime import timedelta
 
 import dagster as dg
 import polars as pl
 
 from social_pipeline import lake
+from social_pipeline.charts import follower_growth_markdown
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import PipelineResource
 from social_pipeline.platforms import PLATFORMS
@@ -41,9 +41,13 @@ SPECS = [
 
 
 CHECKS = [
-    dg.AssetCheckSpec("no_duplicate_post_ids", asset="posts", description="Each post once per day."),
     dg.AssetCheckSpec(
-        "followers_not_negative", asset="follower_snapshots", description="Counts are never below 0."
+        "no_duplicate_post_ids", asset="posts", description="Each post once per day."
+    ),
+    dg.AssetCheckSpec(
+        "followers_not_negative",
+        asset="follower_snapshots",
+        description="Counts are never below 0.",
     ),
     dg.AssetCheckSpec(
         "no_follower_collapse",
@@ -55,12 +59,16 @@ CHECKS = [
 
 # Today's data should be at most two hours old while the day runs (the hourly refresh keeps
 # it so); a day with only the daily run shows as a warning, not a failure.
-FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2))
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)
+)
 
 
 @dg.multi_asset(
     specs=[
-        s.replace_attributes(group_name="normalized", kinds={"polars", "parquet"}, freshness_policy=FRESHNESS)
+        s.replace_attributes(
+            group_name="normalized", kinds={"polars", "parquet"}, freshness_policy=FRESHNESS
+        )
         for s in SPECS
     ],
     check_specs=CHECKS,
@@ -78,8 +86,21 @@ def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  
     quarantined = frames.quarantine.height
     if quarantined:
         context.log.warning(f"{quarantined} malformed records quarantined for {stored.day}")
-    previous = lake.read_table(settings.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)])
+    previous = lake.read_table(
+        settings.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)]
+    )
     yield from _checks(frames.posts, frames.followers, previous)
+    history = lake.read_table(
+        settings.data_dir,
+        "follower_snapshots",
+        [stored.day - timedelta(days=n) for n in range(28, -1, -1)],
+    )
+    extra = {
+        "follower_snapshots": {
+            "followers_total": int(frames.followers["followers"].sum() or 0),
+            "growth_28_days": dg.MetadataValue.md(follower_growth_markdown(history)),
+        }
+    }
     for key, frame in (
         ("posts", frames.posts),
         ("engagement_snapshots", frames.engagement),
@@ -94,6 +115,7 @@ def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  
                 "by_platform": dg.MetadataValue.md(_counts(frame)),
                 "preview": dg.MetadataValue.md(_preview(frame)),
                 "path": dg.MetadataValue.path(str(path)),
+                **extra.get(key, {}),
             },
         )
 
@@ -127,7 +149,9 @@ def _counts(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "no rows"
     counts = frame.group_by("platform").len().sort("platform")
-    return "\n".join(["| platform | rows |", "|---|---|", *(f"| {p} | {n} |" for p, n in counts.iter_rows())])
+    return "\n".join(
+        ["| platform | rows |", "|---|---|", *(f"| {p} | {n} |" for p, n in counts.iter_rows())]
+    )
 
 
 def _preview(frame: pl.DataFrame, rows: int = 5) -> str:
@@ -136,5 +160,8 @@ def _preview(frame: pl.DataFrame, rows: int = 5) -> str:
         return "no rows"
     header = "| " + " | ".join(head.columns) + " |"
     rule = "|" + "---|" * len(head.columns)
-    body = ["| " + " | ".join(str(v)[:40].replace("|", "/") for v in row) + " |" for row in head.iter_rows()]
+    body = [
+        "| " + " | ".join(str(v)[:40].replace("|", "/") for v in row) + " |"
+        for row in head.iter_rows()
+    ]
     return "\n".join([header, rule, *body])

@@ -1,9 +1,8 @@
 """Sensors: first collections for new accounts; retries and dead letters for failed ones."""
 
-
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -11,6 +10,7 @@ from social_pipeline import raw
 from social_pipeline.defs.jobs import accounts_config, collect_day, keys_for_platform
 from social_pipeline.defs.resources import PipelineResource
 from social_pipeline.recovery import plan_recovery, write_dead_letters
+from social_pipeline.settings import Account
 
 BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
 MAX_ATTEMPTS_ENV = "SOCIAL_PIPELINE_MAX_ATTEMPTS"
@@ -34,27 +34,45 @@ def new_accounts(context: dg.SensorEvaluationContext, pipeline: PipelineResource
     settings = pipeline.settings()
     current = {raw.account_key(a.platform, a.account_id): a for a in settings.accounts}
     # First tick: anything already collected is not new; the rest is.
-    known = set(json.loads(context.cursor)) if context.cursor else raw.collected_accounts(settings.data_dir)
+    known = (
+        set(json.loads(context.cursor))
+        if context.cursor
+        else raw.collected_accounts(settings.data_dir)
+    )
     new = [current[k] for k in sorted(current.keys() - known)]
     today = datetime.now(UTC).date()
     days = [today - timedelta(days=n) for n in range(_env_int(BACKFILL_DAYS_ENV, 0) + 1)]
     context.update_cursor(json.dumps(sorted(current)))
     if not new:
         return dg.SkipReason(f"no new accounts among {len(current)}")
-    requests = []
-    for account in new:
-        for day in days:
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"new:{account.platform}:{account.account_id}:{day}",
-                    partition_key=day.isoformat(),
-                    asset_selection=keys_for_platform(account.platform),
-                    run_config=accounts_config(account.platform, [account.account_id]),
-                    tags={"reason": "new_account", "platform": account.platform},
-                )
-            )
+    requests = [request for day in days for request in first_collections(new, len(current), day)]
     context.log.info(f"first collection for {', '.join(a.key for a in new)}")
     return requests
+
+
+def first_collections(new: list[Account], total: int, day: date) -> list[dg.RunRequest]:
+    """One run per platform for its new accounts; one run of everything on a fresh install."""
+    if len(new) == total:
+        return [
+            dg.RunRequest(
+                run_key=f"new:all:{day}",
+                partition_key=day.isoformat(),
+                tags={"reason": "new_account"},
+            )
+        ]
+    by_platform: dict[str, list[str]] = {}
+    for account in new:
+        by_platform.setdefault(account.platform, []).append(account.account_id)
+    return [
+        dg.RunRequest(
+            run_key=f"new:{platform}:{','.join(ids)}:{day}",
+            partition_key=day.isoformat(),
+            asset_selection=keys_for_platform(platform),
+            run_config=accounts_config(platform, ids),
+            tags={"reason": "new_account", "platform": platform},
+        )
+        for platform, ids in sorted(by_platform.items())
+    ]
 
 
 @dg.sensor(

@@ -57,6 +57,14 @@ def test_daily_schedule_finalizes_yesterday_and_hourly_refreshes_today() -> None
     assert request.partition_key == "2026-11-21" and request.run_key == "hourly:2026-11-21:14"
 
 
+def test_a_fresh_install_gets_one_first_collection_not_one_per_account(
+    deployment: Deployment,
+) -> None:
+    [request] = evaluate(deployment, "new_accounts").run_requests
+    assert request.run_key == f"new:all:{TODAY}" and request.partition_key == TODAY.isoformat()
+    assert not request.asset_selection and not request.run_config
+
+
 def test_a_new_account_gets_its_first_collection_and_a_removed_one_keeps_its_history(
     deployment: Deployment,
 ) -> None:
