@@ -40,7 +40,9 @@ class RawPage:
     json_body: Any = None
 
     @classmethod
-    def from_response(cls, kind: str, response: ApiResponse, post_ids: Sequence[str] = ()) -> RawPage:
+    def from_response(
+        cls, kind: str, response: ApiResponse, post_ids: Sequence[str] = ()
+    ) -> RawPage:
         return cls(
             kind=kind,
             endpoint=response.endpoint,

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 from social_pipeline.clients.base import RawPage, batches
-from social_pipeline.clients.graph import GraphClient, parse_graph_time
+from social_pipeline.clients.graph import GraphClient
 from social_pipeline.window import CollectionWindow
 
 # Engagement is read as fields of the post, so the listing carries current counts.
@@ -49,18 +49,9 @@ class FacebookClient(GraphClient):
             "until": int(window.end.timestamp()),
             "limit": self.limit,
         }
-        for response in self._pages(f"/{self.version}/{self.account_id}/posts", endpoint, params):
-            data = response.body.get("data") if isinstance(response.body, dict) else None
-            items = data if isinstance(data, list) else []
-            times = {
-                i.get("id"): parse_graph_time(i.get("created_time"))
-                for i in items
-                if isinstance(i, dict)
-            }
-            in_window = [pid for pid, at in times.items() if pid and at and window.contains(at)]
-            yield RawPage.from_response("posts", response, in_window)
-            if not items or any(at and at < window.start for at in times.values()):
-                return
+        yield from self._pages_in_window(
+            f"/{self.version}/{self.account_id}/posts", endpoint, params, "created_time", window
+        )
 
     def fetch_metrics(self, post_ids: Sequence[str]) -> Iterator[RawPage]:
         """`GET /?ids=a,b,...&fields=reactions...,comments...,shares`, 50 posts per call.

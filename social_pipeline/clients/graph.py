@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from social_pipeline.clients.base import PlatformClient
+from social_pipeline.clients.base import PlatformClient, RawPage
 from social_pipeline.clients.errors import (
     ApiError,
     AuthError,
@@ -24,6 +24,7 @@ from social_pipeline.clients.errors import (
     TransientError,
 )
 from social_pipeline.clients.http import ApiResponse, ApiSession, RateLimitWindow
+from social_pipeline.window import CollectionWindow
 
 GRAPH_VERSION = "v24.0"
 GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
@@ -97,6 +98,32 @@ class GraphClient(PlatformClient):
         super().__init__(http, account_id, token)
         self.version = api_version or self.api_version
         self.limit = page_size or self.page_size
+
+    def _pages_in_window(
+        self,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any],
+        time_field: str,
+        window: CollectionWindow,
+    ) -> Iterator[RawPage]:
+        """Posts pages, newest first, until a page reaches back past the window's start.
+
+        Items at or after the window's end stay on the page as received but are not
+        listed in `post_ids`.
+        """
+        for response in self._pages(path, endpoint, params):
+            data = response.body.get("data") if isinstance(response.body, dict) else None
+            items = data if isinstance(data, list) else []
+            times = {
+                i.get("id"): parse_graph_time(i.get(time_field))
+                for i in items
+                if isinstance(i, dict)
+            }
+            in_window = [pid for pid, at in times.items() if pid and at and window.contains(at)]
+            yield RawPage.from_response("posts", response, in_window)
+            if not items or any(at and at < window.start for at in times.values()):
+                return
 
     @classmethod
     def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:

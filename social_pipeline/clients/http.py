@@ -176,7 +176,10 @@ class ApiSession:
                         raise error
                     wait = self.policy.backoff(attempt)
                     attempt += 1
-                elif wait > self.policy.max_rate_limit_wait or waits >= self.policy.max_rate_limit_waits:
+                elif (
+                    wait > self.policy.max_rate_limit_wait
+                    or waits >= self.policy.max_rate_limit_waits
+                ):
                     raise error
                 else:
                     waits += 1
@@ -209,7 +212,9 @@ class ApiSession:
             )
         except requests.Timeout as exc:
             return TransientError(
-                f"timed out: {self.redactor.text(str(exc))}", platform=self.platform, endpoint=endpoint
+                f"timed out: {self.redactor.text(str(exc))}",
+                platform=self.platform,
+                endpoint=endpoint,
             )
         except requests.ConnectionError as exc:
             return TransientError(

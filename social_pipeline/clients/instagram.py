@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from social_pipeline.clients.base import RawPage
 from social_pipeline.clients.errors import PermanentError
-from social_pipeline.clients.graph import GraphClient, parse_graph_time
+from social_pipeline.clients.graph import GraphClient
 from social_pipeline.window import CollectionWindow
 
 MEDIA_FIELDS = (
@@ -41,18 +41,9 @@ class InstagramClient(GraphClient):
         """
         endpoint = f"GET /{self.version}/{{ig-user-id}}/media"
         params = {"fields": MEDIA_FIELDS, "limit": self.limit}
-        for response in self._pages(f"/{self.version}/{self.account_id}/media", endpoint, params):
-            data = response.body.get("data") if isinstance(response.body, dict) else None
-            items = data if isinstance(data, list) else []
-            times = {
-                i.get("id"): parse_graph_time(i.get("timestamp"))
-                for i in items
-                if isinstance(i, dict)
-            }
-            in_window = [pid for pid, at in times.items() if pid and at and window.contains(at)]
-            yield RawPage.from_response("posts", response, in_window)
-            if not items or any(at and at < window.start for at in times.values()):
-                return
+        yield from self._pages_in_window(
+            f"/{self.version}/{self.account_id}/media", endpoint, params, "timestamp", window
+        )
 
     def fetch_metrics(self, post_ids: Sequence[str]) -> Iterator[RawPage]:
         """`GET /{media-id}/insights?metric=reach,saved,shares,views`: one call per media.
