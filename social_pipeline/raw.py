@@ -57,7 +57,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -67,7 +67,10 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         # A full disk says "[Errno 28] No space left on device" and nothing else: name the file.
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}; the previous version is kept") from exc
+        reason = exc.strerror or exc
+        raise OSError(
+            exc.errno, f"cannot write {path}: {reason}; the previous version is kept"
+        ) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -75,7 +78,9 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
 
 def write_pull(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]]) -> Path:
     """Land one account's pages for a day at `path`, replacing what was there."""
-    lines = [json.dumps({"kind": "header", "format": RAW_FORMAT_VERSION, **header}, ensure_ascii=False)]
+    lines = [
+        json.dumps({"kind": "header", "format": RAW_FORMAT_VERSION, **header}, ensure_ascii=False)
+    ]
     lines.extend(json.dumps(r, ensure_ascii=False, default=str) for r in records)
     payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=6)
     atomic_write_bytes(path, payload)
@@ -102,7 +107,9 @@ def write_job(data_dir: Path, platform: str, day: date, job: dict[str, Any]) -> 
     return path
 
 
-def write_rate_limits(data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]) -> None:
+def write_rate_limits(
+    data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]
+) -> None:
     if not windows:
         return
     path = partition_dir(data_dir, platform, day) / "_rate_limits.jsonl"
@@ -123,7 +130,14 @@ def read_pulls(data_dir: Path, platform: str, day: date) -> list[RawPull]:
                 records.append(json.loads(line))
             except ValueError as exc:
                 # A line we wrote ourselves should always parse; keep it for quarantine.
-                records.append({"kind": "unreadable", "error": f"{path}:{number}: {exc}", "body": None, "body_text": line[:2000]})
+                records.append(
+                    {
+                        "kind": "unreadable",
+                        "error": f"{path}:{number}: {exc}",
+                        "body": None,
+                        "body_text": line[:2000],
+                    }
+                )
         pulls.append(
             RawPull(
                 platform=platform,

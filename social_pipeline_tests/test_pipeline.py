@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from social_pipeline.platforms import PLATFORMS
+from social_pipeline.sandbox.server import Fault
 from social_pipeline.window import CollectionWindow
 from social_pipeline_tests.pipeline_helpers import Deployment, files_containing
 
@@ -190,3 +191,33 @@ def test_a_revoked_token_fails_its_own_account_only_and_never_leaks(
     events = "\n".join(str(e) for e in d.instance.all_logs(result.run_id))
     for secret in secrets:
         assert secret not in logged and secret not in events
+
+
+def test_a_page_that_is_not_json_is_quarantined_and_the_rest_of_the_day_is_kept(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = deployment
+    d.clock.morning_after(DAY1)
+    victim = d.sandbox.world.accounts("instagram")[1].account_id
+    media_prefix = f"/1790{int(victim) % 10**6:06d}"  # this account's media ids
+    # Every retry of one insights call gets an HTML error page instead of JSON.
+    d.sandbox.inject(Fault("malformed", platform="instagram", path_contains=media_prefix, times=5))
+
+    assert d.materialize(DAY1).success
+
+    jobs = d.table(
+        "SELECT account_id, status, error_class FROM data_collection_jobs WHERE status <> 'success'"
+    )
+    assert jobs.rows() == [(victim, "partial", "malformed_response")]
+    quarantined = d.table(
+        "SELECT platform, account_id, kind, reason, record FROM quarantined_records"
+    )
+    assert quarantined.height == 1
+    row = quarantined.row(0, named=True)
+    assert (row["platform"], row["account_id"], row["kind"]) == ("instagram", victim, "page")
+    assert "not usable JSON" in row["reason"] and "502 Bad Gateway" in row["record"]
+    # The profile and the posts collected before the bad page are kept.
+    kept = d.table(f"SELECT count(*) AS n FROM social_posts WHERE account_id = '{victim}'")
+    assert kept["n"][0] == 56
+    followers = d.table(f"SELECT followers FROM follower_snapshots WHERE account_id = '{victim}'")
+    assert followers.height == 1

@@ -15,6 +15,44 @@ from social_pipeline.platforms import PLATFORMS
 from social_pipeline.settings import Settings, SettingsError
 
 
+SOURCE_TAG = "social_pipeline/source"
+PID_TAG = "social_pipeline/pid"
+
+
+def release_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail CLI runs whose process is gone, and free the pool slots they held.
+
+    An in-process run killed mid-step (Ctrl-C twice, OOM killer, SIGKILL) stays STARTED
+    and keeps its `api_<platform>`/`warehouse` slot; with a pool limit of 1 every later
+    run would wait on it forever. No daemon watches CLI runs, so the CLI cleans up.
+    """
+    released = []
+    active = dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+        tags={SOURCE_TAG: "cli"},
+    )
+    for run in instance.get_runs(filters=active):
+        pid = run.tags.get(PID_TAG, "")
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, message=f"the process running it (pid {pid or '?'}) is gone"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class CollectionResult:
     success: bool
@@ -76,16 +114,18 @@ def run_collection(
         if chosen
         else dg.AssetSelection.all()
     )
+    instance = instance or dg.DagsterInstance.get()
+    release_orphaned_runs(instance)
     assets = list(defs.assets or [])
     result = dg.materialize(
         assets,
-        instance=instance or dg.DagsterInstance.get(),
+        instance=instance,
         partition_key=day.isoformat(),
         selection=selection,
         run_config=run_config,
         resources=dict(defs.resources or {}),
         raise_on_error=False,
-        tags={"social_pipeline/source": "cli"},
+        tags={SOURCE_TAG: "cli", PID_TAG: str(os.getpid())},
     )
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():

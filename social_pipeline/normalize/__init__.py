@@ -61,11 +61,15 @@ def with_rates(engagement: pl.DataFrame, followers: pl.DataFrame) -> pl.DataFram
         .then(pl.sum_horizontal([pl.col(c).fill_null(0) for c in parts]))
         .otherwise(None)
     )
-    per = followers.select("snapshot_date", "platform", "account_id", pl.col("followers").alias("_followers"))
+    per = followers.select(
+        "snapshot_date", "platform", "account_id", pl.col("followers").alias("_followers")
+    )
     joined = engagement.drop("interactions").with_columns(interactions.alias("interactions"))
     joined = joined.join(per, on=["snapshot_date", "platform", "account_id"], how="left")
     rate = lambda denominator: (  # noqa: E731
-        pl.when(pl.col(denominator) > 0).then(pl.col("interactions") / pl.col(denominator)).otherwise(None)
+        pl.when(pl.col(denominator) > 0)
+        .then(pl.col("interactions") / pl.col(denominator))
+        .otherwise(None)
     )
     return schema.conform(
         joined.with_columns(

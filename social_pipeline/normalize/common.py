@@ -1,25 +1,22 @@
-"""Building blocks shared by the six platform normalizers.
+"""Building blocks shared by the six platform normalizers: typed casts and quarantine.
 
-The approach: gather each response page's items into one column of JSON text (one row
-per item, with the pull's account and day beside it), then extract every field with
-polars JSONPath expressions and cast it with `strict=False`. A value that is present but
-will not cast is a wrong type, found by a vectorized comparison, and its row goes to
-quarantine. No per-row Python touches a field.
+Fields arrive as text (see `items.py`) and are cast with `strict=False`. A value that is
+present but will not cast is a wrong type, found by a vectorized comparison, and its row
+goes to quarantine with its raw record and a reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from social_pipeline.normalize import schema
+from social_pipeline.normalize.items import ItemsOf, raw_records
 from social_pipeline.raw import RawPull
-
-ItemsOf = Callable[[Any], Any]
 
 
 @dataclass
@@ -32,61 +29,9 @@ class PlatformFrames:
     quarantine: pl.DataFrame = field(default_factory=lambda: schema.empty(schema.QUARANTINE))
 
 
-PULL_COLUMNS: dict[str, pl.DataType] = {
-    "platform": pl.String(),
-    "account_id": pl.String(),
-    "snapshot_date": pl.Date(),
-    "collected_at": schema.UTC_TS,
-    "window_start": schema.UTC_TS,
-    "window_end": schema.UTC_TS,
-    "fetched_at": schema.UTC_TS,
-    "source": pl.String(),
-    "item": pl.String(),
-}
-
-
-def items_frame(pulls: Sequence[RawPull], kind: str, items_of: ItemsOf) -> pl.DataFrame:
-    """One row per item found on `kind` pages: `items_of(body)` gives a page's items.
-
-    `items_of` may return a list (posts on a page) or a single dict (a profile); a body
-    it cannot read (KeyError/TypeError) yields no items; the page is quarantined by
-    `unreadable_pages`.
-    """
-    rows: dict[str, list[Any]] = {name: [] for name in PULL_COLUMNS}
-    for pull in pulls:
-        for record in pull.records:
-            if record.get("kind") != kind or record.get("body") is None:
-                continue
-            try:
-                found = items_of(record["body"])
-            except (KeyError, TypeError, IndexError, AttributeError):
-                continue
-            if isinstance(found, dict):
-                found = [found]
-            if not isinstance(found, list):
-                continue
-            fetched = record.get("fetched_at")
-            for item in found:
-                rows["platform"].append(pull.platform)
-                rows["account_id"].append(pull.account_id)
-                rows["snapshot_date"].append(pull.partition_date)
-                rows["collected_at"].append(pull.collected_at)
-                rows["window_start"].append(pull.window_start)
-                rows["window_end"].append(pull.window_end)
-                rows["fetched_at"].append(fetched)
-                rows["source"].append(str(pull.path))
-                rows["item"].append(json.dumps(item, ensure_ascii=False))
-    frame = pl.DataFrame(
-        {k: v for k, v in rows.items() if k != "fetched_at"},
-        schema={k: v for k, v in PULL_COLUMNS.items() if k != "fetched_at"},
-    )
-    fetched_at = pl.Series("fetched_at", rows["fetched_at"], dtype=pl.String())
-    return frame.with_columns(
-        fetched_at.str.to_datetime(time_zone="UTC", strict=False).cast(schema.UTC_TS)
-    ).select(list(PULL_COLUMNS))
-
-
-def unreadable_pages(pulls: Sequence[RawPull], kinds: Sequence[str], items_of: dict[str, ItemsOf]) -> pl.DataFrame:
+def unreadable_pages(
+    pulls: Sequence[RawPull], kinds: Sequence[str], items_of: dict[str, ItemsOf]
+) -> pl.DataFrame:
     """Quarantine rows for pages that are not JSON, or whose body lacks the item list."""
     rows: list[dict[str, Any]] = []
     for pull in pulls:
@@ -124,11 +69,6 @@ def unreadable_pages(pulls: Sequence[RawPull], kinds: Sequence[str], items_of: d
     return schema.conform(pl.DataFrame(rows, infer_schema_length=None), schema.QUARANTINE)
 
 
-def jfield(path: str, column: str = "item") -> pl.Expr:
-    """A JSON field of each item as text (`$.public_metrics.like_count`); NULL if absent."""
-    return pl.col(column).str.json_path_match(path)
-
-
 def as_int(text: pl.Expr) -> pl.Expr:
     """Text to Int64, accepting "12" and 12.0; anything else becomes NULL (see `bad_int`)."""
     return text.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
@@ -146,7 +86,9 @@ def as_utc(text: pl.Expr, fmt: str | None = None) -> pl.Expr:
 
 def from_epoch(text: pl.Expr, unit: str) -> pl.Expr:
     """Epoch seconds (`s`) or milliseconds (`ms`) text to a UTC timestamp."""
-    return pl.from_epoch(as_int(text), time_unit=unit).dt.replace_time_zone("UTC").cast(schema.UTC_TS)
+    return (
+        pl.from_epoch(as_int(text), time_unit=unit).dt.replace_time_zone("UTC").cast(schema.UTC_TS)
+    )
 
 
 def split_quarantine(
@@ -160,14 +102,13 @@ def split_quarantine(
         reason = pl.when(condition.fill_null(False)).then(pl.lit(text)).otherwise(reason)
     flagged = frame.with_columns(reason.alias("reason"))
     good = flagged.filter(pl.col("reason").is_null()).drop("reason")
-    bad = flagged.filter(pl.col("reason").is_not_null()).select(
-        "snapshot_date",
-        "platform",
-        "account_id",
-        pl.lit(kind).alias("kind"),
-        "reason",
-        pl.col("item").alias("record"),
-        "source",
-        "collected_at",
-    )
+    bad = flagged.filter(pl.col("reason").is_not_null())
+    bad = bad.with_columns(raw_records(bad), pl.lit(kind).alias("kind"))
     return good, schema.conform(bad, schema.QUARANTINE)
+
+
+def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """One row per key: the one read last."""
+    return frame.sort("fetched_at", nulls_last=False).unique(
+        subset=key, keep="last", maintain_order=True
+    )

@@ -16,16 +16,15 @@ import polars as pl
 from social_pipeline.clients.graph import GRAPH_TIME
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
-    ItemsOf,
     PlatformFrames,
     as_int,
     as_utc,
     bad_int,
-    items_frame,
-    jfield,
+    latest,
     split_quarantine,
     unreadable_pages,
 )
+from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
 from social_pipeline.raw import RawPull
 
 # Graph attachment `media_type` -> our content type. A post without attachments is text;
@@ -61,7 +60,26 @@ FIELD_MAP: list[tuple[str, str]] = [
 ]
 
 KEY = ["snapshot_date", "platform", "account_id", "post_id"]
-_ATTACHMENT = "$.attachments.data[0]"
+_ATTACHMENT = "attachments.data[0]"
+
+# The fields read, as Graph nests them; the listing and `?ids=` refreshes share the shape.
+_MEDIA = obj(source=TEXT, image=obj(src=TEXT))
+POST = obj(
+    id=TEXT,
+    created_time=TEXT,
+    message=TEXT,
+    permalink_url=TEXT,
+    full_picture=TEXT,
+    reactions=obj(summary=obj(total_count=TEXT)),
+    comments=obj(summary=obj(total_count=TEXT)),
+    shares=obj(count=TEXT),  # whether it is there at all is read apart, as text
+    attachments=obj(
+        data=pl.List(
+            obj(media_type=TEXT, media=_MEDIA, subattachments=obj(data=pl.List(obj(media=_MEDIA))))
+        )
+    ),
+)
+PAGE = obj(followers_count=TEXT, fan_count=TEXT)
 
 
 def _data(body: Any) -> Any:
@@ -77,28 +95,6 @@ def _whole(body: Any) -> Any:
 
 
 ITEMS_OF: dict[str, ItemsOf] = {"posts": _data, "metrics": _by_id, "profile": _whole}
-
-
-def json_strings(frame: pl.DataFrame, array_path: str, field: str) -> pl.Expr:
-    """The `field` of every element of the JSON array at `array_path`, as a list.
-
-    Each element is read with its own JSONPath (`$[k].field`), up to the most elements
-    any row can hold (bounded by its count of `{`), so no row is decoded in Python and a
-    wrong-shaped array only yields fewer strings.
-    """
-    arrays = jfield(array_path)
-    most = frame.select(arrays.str.count_matches(r"\{").max()).item() if frame.height else 0
-    if not most:
-        return pl.lit([], dtype=pl.List(pl.String()))
-    elements = [arrays.str.json_path_match(f"$[{k}].{field}") for k in range(most)]
-    return pl.concat_list(elements).list.drop_nulls()
-
-
-def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """One row per key: the one read last."""
-    return frame.sort("fetched_at", nulls_last=False).unique(
-        subset=key, keep="last", maintain_order=True
-    )
 
 
 def _asks_shares(record: dict[str, Any]) -> bool:
@@ -118,17 +114,18 @@ def _items(pulls: list[RawPull], kind: str) -> pl.DataFrame:
             replace(p, records=[r for r in p.records if _asks_shares(r) is asked]) for p in pulls
         ]
         frames.append(
-            items_frame(subset, kind, ITEMS_OF[kind]).with_columns(shares_asked=pl.lit(asked))
+            items_frame(
+                subset, kind, ITEMS_OF[kind], POST, as_text={"shares_obj": "shares"}
+            ).with_columns(shares_asked=pl.lit(asked))
         )
     return (
         pl.concat(frames)
         .with_columns(
-            post_id=jfield("$.id"),
-            created_raw=jfield("$.created_time"),
-            likes_raw=jfield("$.reactions.summary.total_count"),
-            comments_raw=jfield("$.comments.summary.total_count"),
-            shares_raw=jfield("$.shares.count"),
-            shares_obj=jfield("$.shares"),
+            post_id=jfield("id"),
+            created_raw=jfield("created_time"),
+            likes_raw=jfield("reactions.summary.total_count"),
+            comments_raw=jfield("comments.summary.total_count"),
+            shares_raw=jfield("shares.count"),
         )
         .with_columns(created_at=as_utc(pl.col("created_raw"), GRAPH_TIME))
     )
@@ -145,7 +142,7 @@ def _metric_problems() -> dict[str, pl.Expr]:
 
 def _posts(good: pl.DataFrame) -> pl.DataFrame:
     attachment = jfield(f"{_ATTACHMENT}.media_type")
-    album = json_strings(good, f"{_ATTACHMENT}.subattachments.data", "media.image.src")
+    album = each(f"{_ATTACHMENT}.subattachments.data", "media.image.src")
     single = pl.coalesce(
         jfield(f"{_ATTACHMENT}.media.source"), jfield(f"{_ATTACHMENT}.media.image.src")
     )
@@ -157,12 +154,12 @@ def _posts(good: pl.DataFrame) -> pl.DataFrame:
                 CONTENT_TYPE_MAP, default=OTHER_ATTACHMENT, return_dtype=pl.String
             )
         ),
-        text=jfield("$.message"),
-        permalink=jfield("$.permalink_url"),
+        text=jfield("message"),
+        permalink=jfield("permalink_url"),
         media_urls=pl.when(album.list.len() > 0)
         .then(album)
         .otherwise(pl.concat_list(single).list.drop_nulls()),
-        thumbnail_url=jfield("$.full_picture"),
+        thumbnail_url=jfield("full_picture"),
     )
     return schema.conform(frame.sort("created_at", descending=True), schema.POSTS)
 
@@ -190,8 +187,8 @@ def _engagement(in_window: pl.DataFrame, refreshed: pl.DataFrame) -> pl.DataFram
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "profile", _whole).with_columns(
-        fc=jfield("$.followers_count"), fan=jfield("$.fan_count")
+    frame = items_frame(pulls, "profile", _whole, PAGE).with_columns(
+        fc=jfield("followers_count"), fan=jfield("fan_count")
     )
     good, bad = split_quarantine(
         frame,

@@ -16,17 +16,15 @@ import polars as pl
 from social_pipeline.clients.graph import GRAPH_TIME
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
-    ItemsOf,
     PlatformFrames,
     as_int,
     as_utc,
     bad_int,
-    items_frame,
-    jfield,
+    latest,
     split_quarantine,
     unreadable_pages,
 )
-from social_pipeline.normalize.facebook import json_strings, latest
+from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
 from social_pipeline.raw import RawPull
 
 # `media_product_type` decides first (a reel is a VIDEO in `media_type`), then
@@ -66,6 +64,23 @@ FIELD_MAP: list[tuple[str, str]] = [
 
 KEY = ["snapshot_date", "platform", "account_id", "post_id"]
 
+# The fields read, as Graph nests them.
+MEDIA = obj(
+    id=TEXT,
+    timestamp=TEXT,
+    caption=TEXT,
+    permalink=TEXT,
+    media_type=TEXT,
+    media_product_type=TEXT,
+    media_url=TEXT,
+    thumbnail_url=TEXT,
+    like_count=TEXT,
+    comments_count=TEXT,
+    children=obj(data=pl.List(obj(media_url=TEXT))),
+)
+INSIGHT = obj(id=TEXT, name=TEXT, values=pl.List(obj(value=TEXT)))
+USER = obj(followers_count=TEXT, follows_count=TEXT, media_count=TEXT)
+
 
 def _data(body: Any) -> Any:
     return body["data"]
@@ -104,11 +119,11 @@ def _refused_insights(pulls: list[RawPull]) -> pl.DataFrame:
 
 
 def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "posts", _data).with_columns(
-        post_id=jfield("$.id"),
-        created_raw=jfield("$.timestamp"),
-        likes_raw=jfield("$.like_count"),
-        comments_raw=jfield("$.comments_count"),
+    frame = items_frame(pulls, "posts", _data, MEDIA).with_columns(
+        post_id=jfield("id"),
+        created_raw=jfield("timestamp"),
+        likes_raw=jfield("like_count"),
+        comments_raw=jfield("comments_count"),
     )
     frame = frame.with_columns(created_at=as_utc(pl.col("created_raw"), GRAPH_TIME))
     good, bad = split_quarantine(
@@ -131,10 +146,10 @@ def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per media with its insight values; an entry's id is `{media-id}/insights/...`."""
-    frame = items_frame(pulls, "metrics", _data).with_columns(
-        post_id=jfield("$.id").str.split("/").list.first(),
-        name=jfield("$.name"),
-        value_raw=jfield("$.values[0].value"),
+    frame = items_frame(pulls, "metrics", _data, INSIGHT).with_columns(
+        post_id=jfield("id").str.split("/").list.first(),
+        name=jfield("name"),
+        value_raw=jfield("values[0].value"),
     )
     good, bad = split_quarantine(
         frame,
@@ -160,23 +175,23 @@ def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _posts(media: pl.DataFrame) -> pl.DataFrame:
-    product = jfield("$.media_product_type").replace_strict(
+    product = jfield("media_product_type").replace_strict(
         CONTENT_TYPE_MAP, default=None, return_dtype=pl.String
     )
-    media_type = jfield("$.media_type")
+    media_type = jfield("media_type")
     mapped = media_type.replace_strict(CONTENT_TYPE_MAP, default=None, return_dtype=pl.String)
-    children = json_strings(media, "$.children.data", "media_url")
-    media_url = jfield("$.media_url")
+    children = each("children.data", "media_url")
+    media_url = jfield("media_url")
     frame = media.with_columns(
         content_type=pl.coalesce(product, mapped, pl.lit(OTHER_MEDIA)),
-        text=jfield("$.caption"),
-        permalink=jfield("$.permalink"),
+        text=jfield("caption"),
+        permalink=jfield("permalink"),
         media_urls=pl.when(children.list.len() > 0)
         .then(children)
         .otherwise(pl.concat_list(media_url).list.drop_nulls()),
         # A video's media_url is the video file, not a picture.
         thumbnail_url=pl.coalesce(
-            jfield("$.thumbnail_url"), pl.when(media_type != "VIDEO").then(media_url)
+            jfield("thumbnail_url"), pl.when(media_type != "VIDEO").then(media_url)
         ),
     )
     return schema.conform(frame.sort("created_at", descending=True), schema.POSTS)
@@ -195,8 +210,8 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         "following": "follows_count",
         "posts_count": "media_count",
     }
-    frame = items_frame(pulls, "profile", _whole).with_columns(
-        **{column: jfield(f"$.{field}") for column, field in counts.items()}
+    frame = items_frame(pulls, "profile", _whole, USER).with_columns(
+        **{column: jfield(field) for column, field in counts.items()}
     )
     good, bad = split_quarantine(
         frame,

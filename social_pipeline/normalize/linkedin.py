@@ -18,11 +18,10 @@ from social_pipeline.normalize.common import (
     as_int,
     bad_int,
     from_epoch,
-    items_frame,
-    jfield,
     split_quarantine,
     unreadable_pages,
 )
+from social_pipeline.normalize.items import TEXT, each, items_frame, jfield, obj
 from social_pipeline.raw import RawPull
 
 # LinkedIn's kind of post -> our content type. The kind is the key of the `content` union,
@@ -72,6 +71,32 @@ PERMALINK = "https://www.linkedin.com/feed/update/"
 # Little-text (the commentary format) escapes its reserved characters with a backslash.
 _LITTLE_TEXT_ESCAPE = r"\\([\\|{}@\[\]()<>#*_~])"
 
+# `content` is a union: one key names the kind of post. Any kind the map names may be that
+# key; members whose fields are not read are declared only to see that they are there.
+UNION_KEYS = ("media", "article", "multiImage", "document", "carousel", "poll", "image", "video")
+_PRESENT = obj(id=TEXT)
+
+# The fields read, as LinkedIn nests them.
+POST = obj(
+    id=TEXT,
+    createdAt=TEXT,
+    publishedAt=TEXT,
+    commentary=TEXT,
+    content=obj(
+        **dict.fromkeys(UNION_KEYS, _PRESENT)
+        | {
+            "article": obj(source=TEXT, thumbnail=TEXT),
+            "multiImage": obj(images=pl.List(obj(id=TEXT))),
+        }
+    ),
+)
+STATISTICS = obj(
+    share=TEXT,
+    ugcPost=TEXT,
+    totalShareStatistics=obj(**dict.fromkeys(METRIC_FIELDS.values(), TEXT)),
+)
+NETWORK_SIZE = obj(firstDegreeSize=TEXT)
+
 
 def _elements(body: Any) -> Any:
     return body["elements"]
@@ -99,10 +124,10 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
 
 
 def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "posts", _elements)
-    raw_time = pl.coalesce(jfield("$.createdAt"), jfield("$.publishedAt"))
+    frame = items_frame(pulls, "posts", _elements, POST)
+    raw_time = pl.coalesce(jfield("createdAt"), jfield("publishedAt"))
     frame = frame.with_columns(
-        jfield("$.id").alias("post_id"),
+        jfield("id").alias("post_id"),
         raw_time.alias("_time"),
         from_epoch(raw_time, "ms").alias("created_at"),
     )
@@ -115,32 +140,27 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         },
         "posts",
     )
-    media_id = jfield("$.content.media.id")
-    union_key = jfield("$.content").str.extract(r'^\{\s*"(\w+)"', 1)
-    kind = (
-        pl.when(union_key == "media")
-        .then(media_id.str.extract(r"^urn:li:(\w+):", 1))
-        .otherwise(union_key)
+    media_id = jfield("content.media.id")
+    kind = pl.when(jfield("content.media").is_not_null()).then(
+        media_id.str.extract(r"^urn:li:(\w+):", 1)
     )
-    single = pl.coalesce(media_id, jfield("$.content.article.source"))
-    images = (
-        jfield("$.content.multiImage.images")
-        .str.json_decode(pl.List(pl.Struct({"id": pl.String()})))
-        .list.eval(pl.element().struct.field("id").drop_nulls())
-    )
+    for key in UNION_KEYS[1:]:
+        kind = kind.when(jfield(f"content.{key}").is_not_null()).then(pl.lit(key))
+    single = pl.coalesce(media_id, jfield("content.article.source"))
+    images = each("content.multiImage.images", "id")
     good = good.filter(
         pl.col("created_at").is_between("window_start", "window_end", closed="left")
     ).with_columns(
         kind.fill_null("none")
         .replace_strict(CONTENT_TYPE_MAP, default="text")
         .alias("content_type"),
-        jfield("$.commentary").str.replace_all(_LITTLE_TEXT_ESCAPE, "$1").alias("text"),
+        jfield("commentary").str.replace_all(_LITTLE_TEXT_ESCAPE, "$1").alias("text"),
         (pl.lit(PERMALINK) + pl.col("post_id")).alias("permalink"),
         pl.when(single.is_not_null())
         .then(pl.concat_list(single))
-        .otherwise(images.fill_null(pl.lit([], dtype=pl.List(pl.String()))))
+        .otherwise(images)
         .alias("media_urls"),
-        jfield("$.content.article.thumbnail").alias("thumbnail_url"),
+        jfield("content.article.thumbnail").alias("thumbnail_url"),
         pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
     )
     return schema.conform(good, schema.POSTS).unique(
@@ -149,10 +169,10 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "metrics", _elements).with_columns(
-        pl.coalesce(jfield("$.share"), jfield("$.ugcPost")).alias("post_id"),
+    frame = items_frame(pulls, "metrics", _elements, STATISTICS).with_columns(
+        pl.coalesce(jfield("share"), jfield("ugcPost")).alias("post_id"),
         *(
-            jfield(f"$.totalShareStatistics.{field}").alias(f"_{column}")
+            jfield(f"totalShareStatistics.{field}").alias(f"_{column}")
             for column, field in METRIC_FIELDS.items()
         ),
     )
@@ -174,8 +194,8 @@ def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "profile", _profile).with_columns(
-        jfield("$.firstDegreeSize").alias("_followers")
+    frame = items_frame(pulls, "profile", _profile, NETWORK_SIZE).with_columns(
+        jfield("firstDegreeSize").alias("_followers")
     )
     good, bad = split_quarantine(
         frame,

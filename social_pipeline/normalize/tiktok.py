@@ -18,11 +18,10 @@ from social_pipeline.normalize.common import (
     as_int,
     bad_int,
     from_epoch,
-    items_frame,
-    jfield,
     split_quarantine,
     unreadable_pages,
 )
+from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
 from social_pipeline.raw import RawPull
 
 # Everything the Display API lists is a video.
@@ -56,6 +55,19 @@ FIELD_MAP: list[tuple[str, str]] = [
     *[(f"data.user.{field}", column) for column, field in PROFILE_FIELDS.items()],
 ]
 
+# The fields read, as the Display API nests them.
+VIDEO = obj(
+    id=TEXT,
+    create_time=TEXT,
+    title=TEXT,
+    video_description=TEXT,
+    share_url=TEXT,
+    embed_link=TEXT,
+    cover_image_url=TEXT,
+    **dict.fromkeys(METRIC_FIELDS.values(), TEXT),
+)
+USER = obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT))
+
 
 def _videos(body: Any) -> Any:
     return body["data"]["videos"]
@@ -71,7 +83,7 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
     good, bad = [], [unreadable_pages(pulls, ("profile", "posts", "metrics"), accessors)]
     for kind in ("posts", "metrics"):
         kept, quarantined = split_quarantine(
-            _video_columns(items_frame(pulls, kind, _videos)), _video_problems(), kind
+            _video_columns(items_frame(pulls, kind, _videos, VIDEO)), _video_problems(), kind
         )
         good.append(kept)
         bad.append(quarantined)
@@ -87,21 +99,21 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
 
 
 def _video_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    description, title = jfield("$.video_description"), jfield("$.title")
-    embed = jfield("$.embed_link")
+    description, title = jfield("video_description"), jfield("title")
+    embed = jfield("embed_link")
     return frame.with_columns(
-        post_id=jfield("$.id"),
-        _create_time=jfield("$.create_time"),
+        post_id=jfield("id"),
+        _create_time=jfield("create_time"),
         content_type=pl.lit(CONTENT_TYPE_MAP["video"]),
         text=pl.when(description.is_null() | (description == ""))
         .then(title)
         .otherwise(description),
-        permalink=jfield("$.share_url"),
+        permalink=jfield("share_url"),
         media_urls=pl.when(embed.is_null())
         .then(pl.lit([], dtype=pl.List(pl.String)))
         .otherwise(pl.concat_list(embed)),
-        thumbnail_url=jfield("$.cover_image_url"),
-        **{f"_{field}": jfield(f"$.{field}") for field in METRIC_FIELDS.values()},
+        thumbnail_url=jfield("cover_image_url"),
+        **{f"_{field}": jfield(field) for field in METRIC_FIELDS.values()},
     ).with_columns(
         created_at=from_epoch(pl.col("_create_time"), "s"),
         **{column: as_int(pl.col(f"_{field}")) for column, field in METRIC_FIELDS.items()},
@@ -132,10 +144,8 @@ def _in_window_latest(videos: pl.DataFrame) -> pl.DataFrame:
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "profile", _user)
-    frame = frame.with_columns(
-        **{f"_{field}": jfield(f"$.{field}") for field in PROFILE_FIELDS.values()}
-    )
+    frame = items_frame(pulls, "profile", _user, USER)
+    frame = frame.with_columns(**{f"_{field}": jfield(field) for field in PROFILE_FIELDS.values()})
     frame = frame.with_columns(
         **{column: as_int(pl.col(f"_{field}")) for column, field in PROFILE_FIELDS.items()},
         collected_at=pl.coalesce("fetched_at", "collected_at"),

@@ -22,11 +22,10 @@ from social_pipeline.normalize.common import (
     as_int,
     as_utc,
     bad_int,
-    items_frame,
-    jfield,
     split_quarantine,
     unreadable_pages,
 )
+from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
 from social_pipeline.raw import RawPull
 
 # X media type of a single-media tweet -> our content type; none -> text, several -> carousel.
@@ -62,6 +61,18 @@ FIELD_MAP: list[tuple[str, str]] = [
 ]
 
 CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"  # "2026-05-01T10:00:00.000Z"
+
+# The fields read, as X nests them. `attachments.media_keys` is read apart, as its JSON
+# text, so a value that is not a list of strings is quarantined rather than coerced.
+TWEET = obj(
+    id=TEXT,
+    created_at=TEXT,
+    text=TEXT,
+    public_metrics=obj(**dict.fromkeys(sorted(set(METRIC_FIELDS.values())), TEXT)),
+)
+MEDIA_KEYS = {"_keys": "attachments.media_keys"}
+MEDIA = obj(media_key=TEXT, type=TEXT, url=TEXT, preview_image_url=TEXT)
+USER = obj(username=TEXT, public_metrics=obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT)))
 _KEY_LIST = r'^\[\s*("[^"]*"\s*(,\s*"[^"]*"\s*)*)?\]$'
 
 
@@ -87,7 +98,9 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
     good, bad = [], [unreadable_pages(pulls, ("profile", "posts", "metrics"), accessors)]
     for kind in ("posts", "metrics"):
         kept, quarantined = split_quarantine(
-            _tweet_columns(items_frame(pulls, kind, _tweets)), _tweet_problems(), kind
+            _tweet_columns(items_frame(pulls, kind, _tweets, TWEET, MEDIA_KEYS)),
+            _tweet_problems(),
+            kind,
         )
         good.append(kept)
         bad.append(quarantined)
@@ -106,13 +119,12 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
 
 def _tweet_columns(frame: pl.DataFrame) -> pl.DataFrame:
     raw_metrics = {
-        f"_{field}": jfield(f"$.public_metrics.{field}") for field in set(METRIC_FIELDS.values())
+        f"_{field}": jfield(f"public_metrics.{field}") for field in set(METRIC_FIELDS.values())
     }
     return frame.with_columns(
-        post_id=jfield("$.id"),
-        created_at=as_utc(jfield("$.created_at"), CREATED_AT_FORMAT),
-        text=jfield("$.text"),
-        _keys=jfield("$.attachments.media_keys"),
+        post_id=jfield("id"),
+        created_at=as_utc(jfield("created_at"), CREATED_AT_FORMAT),
+        text=jfield("text"),
         **raw_metrics,
     ).with_columns(
         **{column: as_int(pl.col(f"_{field}")) for column, field in METRIC_FIELDS.items()}
@@ -151,11 +163,11 @@ def _in_window_latest(tweets: pl.DataFrame) -> pl.DataFrame:
 
 
 def _media_frame(pulls: list[RawPull]) -> pl.DataFrame:
-    media = pl.concat([items_frame(pulls, kind, _media) for kind in ("posts", "metrics")])
-    url, preview = jfield("$.url"), jfield("$.preview_image_url")
+    media = pl.concat([items_frame(pulls, kind, _media, MEDIA) for kind in ("posts", "metrics")])
+    url, preview = jfield("url"), jfield("preview_image_url")
     return media.select(
-        jfield("$.media_key").alias("media_key"),
-        jfield("$.type").alias("media_type"),
+        jfield("media_key").alias("media_key"),
+        jfield("type").alias("media_type"),
         pl.coalesce(url, preview).alias("media_url"),
         pl.coalesce(preview, url).alias("thumbnail"),
     ).unique("media_key", keep="last", maintain_order=True)
@@ -202,9 +214,9 @@ def _posts(tweets: pl.DataFrame) -> pl.DataFrame:
 
 def _profiles(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Follower counts and username per pull (latest profile page wins)."""
-    frame = items_frame(pulls, "profile", _profile)
-    raw = {f"_{field}": jfield(f"$.public_metrics.{field}") for field in PROFILE_FIELDS.values()}
-    frame = frame.with_columns(username=jfield("$.username"), **raw).with_columns(
+    frame = items_frame(pulls, "profile", _profile, USER)
+    raw = {f"_{field}": jfield(f"public_metrics.{field}") for field in PROFILE_FIELDS.values()}
+    frame = frame.with_columns(username=jfield("username"), **raw).with_columns(
         **{column: as_int(pl.col(f"_{field}")) for column, field in PROFILE_FIELDS.items()}
     )
     problems = {

@@ -18,11 +18,10 @@ from social_pipeline.normalize.common import (
     as_int,
     as_utc,
     bad_int,
-    items_frame,
-    jfield,
     split_quarantine,
     unreadable_pages,
 )
+from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
 from social_pipeline.raw import RawPull
 
 # A video of at most this many seconds counts as a Short. The API has no Shorts flag;
@@ -69,6 +68,24 @@ PERMALINK = "https://www.youtube.com/watch?v="
 _DURATION = r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$"
 _THUMBNAILS = ("maxres", "standard", "high", "medium", "default")
 
+# The fields read, as the Data API nests them (counts are strings there; booleans decode
+# as "true"/"false").
+PLAYLIST_ITEM = obj(
+    contentDetails=obj(videoId=TEXT, videoPublishedAt=TEXT),
+    snippet=obj(
+        title=TEXT,
+        description=TEXT,
+        thumbnails=obj(**dict.fromkeys(_THUMBNAILS, obj(url=TEXT))),
+    ),
+)
+VIDEO = obj(
+    id=TEXT,
+    statistics=obj(**dict.fromkeys(METRIC_FIELDS.values(), TEXT)),
+    contentDetails=obj(duration=TEXT),
+    snippet=obj(liveBroadcastContent=TEXT),
+)
+CHANNEL = obj(statistics=obj(subscriberCount=TEXT, videoCount=TEXT, hiddenSubscriberCount=TEXT))
+
 
 def _items(body: Any) -> Any:
     return body["items"]
@@ -102,10 +119,10 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
 
 def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`videos.list` items: metrics, plus the content type the posts need."""
-    frame = items_frame(pulls, "metrics", _items).with_columns(
-        jfield("$.id").alias("post_id"),
+    frame = items_frame(pulls, "metrics", _items, VIDEO).with_columns(
+        jfield("id").alias("post_id"),
         *(
-            jfield(f"$.statistics.{field}").alias(f"_{column}")
+            jfield(f"statistics.{field}").alias(f"_{column}")
             for column, field in METRIC_FIELDS.items()
         ),
     )
@@ -115,14 +132,14 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         for column, field in METRIC_FIELDS.items()
     }
     good, bad = split_quarantine(frame, problems, "metrics")
-    parts = jfield("$.contentDetails.duration").str.extract_groups(_DURATION)
+    parts = jfield("contentDetails.duration").str.extract_groups(_DURATION)
     seconds = (
         parts.struct.field("1").cast(pl.Int64).fill_null(0) * 86400
         + parts.struct.field("2").cast(pl.Int64).fill_null(0) * 3600
         + parts.struct.field("3").cast(pl.Int64).fill_null(0) * 60
         + parts.struct.field("4").cast(pl.Int64).fill_null(0)
     )
-    live = jfield("$.snippet.liveBroadcastContent")
+    live = jfield("snippet.liveBroadcastContent")
     kind = (
         pl.when(live.is_in(["live", "upcoming"]))
         .then(live)
@@ -135,14 +152,14 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         kind.replace_strict(CONTENT_TYPE_MAP).alias("content_type"),
         pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
     )
-    return good.drop("item"), bad
+    return good.drop("item", "page"), bad
 
 
 def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Uploads playlist items inside the window; typed by their `videos.list` entry."""
-    frame = items_frame(pulls, "posts", _items).with_columns(
-        jfield("$.contentDetails.videoId").alias("post_id"),
-        jfield("$.contentDetails.videoPublishedAt").alias("_published"),
+    frame = items_frame(pulls, "posts", _items, PLAYLIST_ITEM).with_columns(
+        jfield("contentDetails.videoId").alias("post_id"),
+        jfield("contentDetails.videoPublishedAt").alias("_published"),
     )
     frame = frame.with_columns(as_utc(pl.col("_published")).alias("created_at"))
     good, bad = split_quarantine(
@@ -156,8 +173,8 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
         },
         "posts",
     )
-    title, description = jfield("$.snippet.title"), jfield("$.snippet.description")
-    thumbnail = pl.coalesce(*(jfield(f"$.snippet.thumbnails.{size}.url") for size in _THUMBNAILS))
+    title, description = jfield("snippet.title"), jfield("snippet.description")
+    thumbnail = pl.coalesce(*(jfield(f"snippet.thumbnails.{size}.url") for size in _THUMBNAILS))
     types = videos.select("account_id", "post_id", "content_type").unique(
         ["account_id", "post_id"], keep="last"
     )
@@ -186,9 +203,9 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "profile", _channel).with_columns(
-        jfield("$.statistics.subscriberCount").alias("_followers"),
-        jfield("$.statistics.videoCount").alias("_posts"),
+    frame = items_frame(pulls, "profile", _channel, CHANNEL).with_columns(
+        jfield("statistics.subscriberCount").alias("_followers"),
+        jfield("statistics.videoCount").alias("_posts"),
     )
     good, bad = split_quarantine(
         frame,
@@ -198,7 +215,7 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         },
         "profile",
     )
-    hidden = jfield("$.statistics.hiddenSubscriberCount") == "true"
+    hidden = jfield("statistics.hiddenSubscriberCount") == "true"
     good = good.with_columns(
         pl.when(hidden).then(None).otherwise(as_int(pl.col("_followers"))).alias("followers"),
         as_int(pl.col("_posts")).alias("posts_count"),

@@ -134,6 +134,16 @@ def test_absent_shares_is_zero_only_when_shares_was_requested(day: RawPull) -> N
     assert shares(unasked) is None
 
 
+def test_shares_of_an_unexpected_shape_is_unknown_not_zero(day: RawPull) -> None:
+    odd = copy.deepcopy(day)
+    first = posts_page(odd.records)["body"]["data"][0]
+    first["shares"] = "n/a"  # present, so not "none shared", but no count to read
+
+    frame = normalize([odd]).engagement
+
+    assert frame.filter(pl.col("post_id") == first["id"])["shares"].item() is None
+
+
 def test_a_later_metrics_refresh_wins_over_the_listing(sandbox: Sandbox, day: RawPull) -> None:
     client = make_client(sandbox, P)
     ids = [p["id"] for p in posts_page(day.records)["body"]["data"]]
