@@ -14,121 +14,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from social_pipeline.platforms import PLATFORMS, base_url_env_var
+from social_pipeline.sandbox.protocol import (
+    FAULT_KINDS,
+    Fault,
+    Limiter,
+    LoggedRequest,
+    RateState,
+    Reply,
+    Request,
+    SandboxConfig,
+)
 from social_pipeline.sandbox.world import World
 from social_pipeline.settings import SANDBOX_DEFAULT_TOKEN, SANDBOX_TOKEN_SEPARATOR
-
-FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth")
-
-
-@dataclass
-class SandboxConfig:
-    """Knobs of the emulator. Defaults serve a realistic, unthrottled day."""
-
-    accounts_per_platform: int = 2
-    posts_per_day: float = 2.0
-    latency_ms: float = 0.0
-    # Requests allowed per rate-limit window, per platform endpoint and token.
-    rate_limit: int = 100_000
-    rate_limit_window_s: float = 900.0
-    seed: int = 7
-
-
-@dataclass
-class Request:
-    """A request as a platform handler sees it: path without the platform prefix."""
-
-    platform: str
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    body: Any
-    received_at: float  # epoch seconds
-
-    def bearer(self) -> str | None:
-        value = self.headers.get("authorization", "")
-        return value[7:].strip() if value.lower().startswith("bearer ") else None
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None  # sent as is: for bodies that are deliberately not JSON
-
-
-@dataclass(frozen=True)
-class RateState:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_at: float  # epoch seconds
-
-
-@dataclass
-class Fault:
-    """Answer the next `times` matching requests with a failure instead of data.
-
-    kind: `rate_limit` (the platform's own 429/403 shape), `server_error` (5xx),
-    `malformed` (200 with an HTML body), `auth` (the platform's revoked-token answer).
-    """
-
-    kind: str
-    platform: str | None = None
-    path_contains: str | None = None
-    token: str | None = None
-    times: int = 1
-    # For rate_limit: seconds until the window the fault reports resets.
-    reset_in: float = 2.0
-
-    def matches(self, req: Request, token: str | None) -> bool:
-        return (
-            self.times > 0
-            and (self.platform is None or self.platform == req.platform)
-            and (self.path_contains is None or self.path_contains in req.path)
-            and (self.token is None or self.token == token)
-        )
-
-
-@dataclass(frozen=True)
-class LoggedRequest:
-    platform: str
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    received_at: float
-    status: int
-
-
-class Limiter:
-    """Fixed windows aligned to the clock, per (platform, endpoint, token)."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._counts: dict[tuple[str, str, str], tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, platform: str, endpoint: str, token: str, now: float) -> RateState:
-        start = now - (now % self.window_s)
-        key = (platform, endpoint, token)
-        with self._lock:
-            window_start, used = self._counts.get(key, (start, 0))
-            if window_start != start:
-                used = 0
-            used += 1
-            self._counts[key] = (start, used)
-        return RateState(
-            used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s
-        )
 
 
 class Sandbox:

@@ -70,7 +70,9 @@ def _account_id(platform: str, n: int) -> str:
 def sandbox_accounts(per_platform: int = 2) -> tuple[Account, ...]:
     """The built-in accounts: `per_platform` on each platform, all on the sandbox token."""
     return tuple(
-        Account(platform, _account_id(platform, n), f"Sandbox {platform} {n + 1}", SANDBOX_TOKEN_ENV)
+        Account(
+            platform, _account_id(platform, n), f"Sandbox {platform} {n + 1}", SANDBOX_TOKEN_ENV
+        )
         for platform in PLATFORMS
         for n in range(per_platform)
     )

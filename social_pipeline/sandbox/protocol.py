@@ -1,0 +1,117 @@
+"""What the emulator's platform modules see and the knobs tests turn.
+
+A platform module gets a `Request` (path without the `/<platform>` prefix) and returns a
+`Reply`; `Fault`s and the `Limiter` are how tests and benchmarks make the APIs misbehave.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth")
+
+
+@dataclass
+class SandboxConfig:
+    """Knobs of the emulator. Defaults serve a realistic, unthrottled day."""
+
+    accounts_per_platform: int = 2
+    posts_per_day: float = 2.0
+    latency_ms: float = 0.0
+    # Requests allowed per rate-limit window, per platform endpoint and token.
+    rate_limit: int = 100_000
+    rate_limit_window_s: float = 900.0
+    seed: int = 7
+
+
+@dataclass
+class Request:
+    """A request as a platform handler sees it: path without the platform prefix."""
+
+    platform: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: Any
+    received_at: float  # epoch seconds
+
+    def bearer(self) -> str | None:
+        value = self.headers.get("authorization", "")
+        return value[7:].strip() if value.lower().startswith("bearer ") else None
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is: for bodies that are deliberately not JSON
+
+
+@dataclass(frozen=True)
+class RateState:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` matching requests with a failure instead of data.
+
+    kind: `rate_limit` (the platform's own 429/403 shape), `server_error` (5xx),
+    `malformed` (200 with an HTML body), `auth` (the platform's revoked-token answer).
+    """
+
+    kind: str
+    platform: str | None = None
+    path_contains: str | None = None
+    token: str | None = None
+    times: int = 1
+    # For rate_limit: seconds until the window the fault reports resets.
+    reset_in: float = 2.0
+
+    def matches(self, req: Request, token: str | None) -> bool:
+        return (
+            self.times > 0
+            and (self.platform is None or self.platform == req.platform)
+            and (self.path_contains is None or self.path_contains in req.path)
+            and (self.token is None or self.token == token)
+        )
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    platform: str
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    received_at: float
+    status: int
+
+
+class Limiter:
+    """Fixed windows aligned to the clock, per (platform, endpoint, token)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._counts: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, platform: str, endpoint: str, token: str, now: float) -> RateState:
+        start = now - (now % self.window_s)
+        key = (platform, endpoint, token)
+        with self._lock:
+            window_start, used = self._counts.get(key, (start, 0))
+            if window_start != start:
+                used = 0
+            used += 1
+            self._counts[key] = (start, used)
+        return RateState(
+            used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s
+        )
