@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -205,10 +206,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         print("# Emulator of the six APIs. Point the pipeline at it with:", flush=True)
         for name, url in sandbox.env().items():
             print(f"export {name}={url}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -191,12 +191,16 @@ def _land(
     raw.write_pull(raw.pull_path(folder, account.account_id), header, records)
 
 
-def _merge_rate_limits(data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]) -> None:
+def _merge_rate_limits(
+    data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]
+) -> None:
     latest = {w["endpoint"]: w for w in raw.read_rate_limits(data_dir, platform, day)}
     for w in windows:
         if w["endpoint"] not in latest or w["observed_at"] >= latest[w["endpoint"]]["observed_at"]:
             latest[w["endpoint"]] = w
-    raw.write_rate_limits(data_dir, platform, day, sorted(latest.values(), key=lambda w: w["endpoint"]))
+    raw.write_rate_limits(
+        data_dir, platform, day, sorted(latest.values(), key=lambda w: w["endpoint"])
+    )
 
 
 def _error_class(error: Exception | None) -> str | None:

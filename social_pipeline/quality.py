@@ -22,10 +22,16 @@ def negative_followers(followers: pl.DataFrame) -> pl.DataFrame:
     return followers.filter(pl.any_horizontal([pl.col(c) < 0 for c in counts]))
 
 
-def follower_drops(today: pl.DataFrame, previous: pl.DataFrame, threshold: float = DROP_THRESHOLD) -> pl.DataFrame:
+def follower_drops(
+    today: pl.DataFrame, previous: pl.DataFrame, threshold: float = DROP_THRESHOLD
+) -> pl.DataFrame:
     """Accounts whose followers fell by more than `threshold` since the previous snapshot."""
-    before = previous.select("platform", "account_id", pl.col("followers").alias("followers_before"))
-    joined = today.select("platform", "account_id", "followers").join(before, on=["platform", "account_id"])
+    before = previous.select(
+        "platform", "account_id", pl.col("followers").alias("followers_before")
+    )
+    joined = today.select("platform", "account_id", "followers").join(
+        before, on=["platform", "account_id"]
+    )
     return joined.filter(
         (pl.col("followers_before") > 0)
         & (pl.col("followers") < pl.col("followers_before") * (1 - threshold))

@@ -79,7 +79,9 @@ def plan_recovery(
     for day in days:
         for platform in platforms:
             due: dict[int, list[str]] = {}
-            for account_id, (job, attempts) in sorted(latest_jobs(settings.data_dir, platform, day).items()):
+            for account_id, (job, attempts) in sorted(
+                latest_jobs(settings.data_dir, platform, day).items()
+            ):
                 if job["status"] == "success" or (platform, account_id) not in current:
                     continue  # removed accounts keep their history but are not retried
                 if attempts >= max_attempts:
@@ -98,14 +100,21 @@ def plan_recovery(
                 elif now >= due_at(job, attempts, base_backoff):
                     due.setdefault(attempts + 1, []).append(account_id)
             retries.extend(
-                RetryRequest(platform, day, tuple(ids), attempt) for attempt, ids in sorted(due.items())
+                RetryRequest(platform, day, tuple(ids), attempt)
+                for attempt, ids in sorted(due.items())
             )
     return retries, letters
 
 
 def dead_letter_path(data_dir: Path, letter: DeadLetter) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in letter.account_id)
-    return data_dir / "dead_letters" / letter.platform / f"date={letter.partition_date}" / f"{safe}.json"
+    return (
+        data_dir
+        / "dead_letters"
+        / letter.platform
+        / f"date={letter.partition_date}"
+        / f"{safe}.json"
+    )
 
 
 def write_dead_letters(data_dir: Path, letters: Iterable[DeadLetter]) -> list[DeadLetter]:

@@ -11,10 +11,20 @@ REDACTED = "***"
 
 # Names under which a credential travels in a URL, a header or a body.
 SECRET_KEYS = frozenset(
-    {"access_token", "key", "token", "authorization", "client_secret", "refresh_token", "access-token"}
+    {
+        "access_token",
+        "key",
+        "token",
+        "authorization",
+        "client_secret",
+        "refresh_token",
+        "access-token",
+    }
 )
 
-_QUERY_SECRET = re.compile(r"(?i)\b(access_token|key|token|client_secret|refresh_token)=([^&\s\"']+)")
+_QUERY_SECRET = re.compile(
+    r"(?i)\b(access_token|key|token|client_secret|refresh_token)=([^&\s\"']+)"
+)
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
 
 
@@ -71,7 +81,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction(logger_names: Iterable[str] = ("urllib3.connectionpool", "requests")) -> None:
+def install_log_redaction(
+    logger_names: Iterable[str] = ("urllib3.connectionpool", "requests"),
+) -> None:
     for name in logger_names:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):

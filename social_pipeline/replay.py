@@ -44,7 +44,9 @@ def replay_dead_letters(
         if not ids:
             progress(f"{letter_platform} {day}: accounts no longer in the accounts file, skipped")
             continue
-        pull = collect_platform(settings, letter_platform, day, base_url=base_urls[letter_platform], only_accounts=ids)
+        pull = collect_platform(
+            settings, letter_platform, day, base_url=base_urls[letter_platform], only_accounts=ids
+        )
         jobs.extend(pull.jobs)
         days.add(day)
         progress(f"{letter_platform} {day}: replayed {len(ids)} accounts, {pull.ok} succeeded")

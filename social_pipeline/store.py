@@ -34,10 +34,16 @@ def store_day(data_dir: Path, day: date) -> StoredDay:
     windows = [w for p in PLATFORMS for w in raw.read_rate_limits(data_dir, p, day)]
     paths = {
         "posts": lake.write_partition(data_dir, "posts", day, frames.posts),
-        "engagement_snapshots": lake.write_partition(data_dir, "engagement_snapshots", day, frames.engagement),
-        "follower_snapshots": lake.write_partition(data_dir, "follower_snapshots", day, frames.followers),
+        "engagement_snapshots": lake.write_partition(
+            data_dir, "engagement_snapshots", day, frames.engagement
+        ),
+        "follower_snapshots": lake.write_partition(
+            data_dir, "follower_snapshots", day, frames.followers
+        ),
         "quarantine": lake.write_partition(data_dir, "quarantine", day, frames.quarantine),
         "collection_jobs": lake.write_partition(data_dir, "collection_jobs", day, jobs_frame(jobs)),
-        "rate_limits": lake.write_partition(data_dir, "rate_limits", day, rate_limits_frame(windows)),
+        "rate_limits": lake.write_partition(
+            data_dir, "rate_limits", day, rate_limits_frame(windows)
+        ),
     }
     return StoredDay(day, frames, paths, len(jobs), len(windows))

@@ -31,7 +31,9 @@ QUERIES = {
 }
 
 
-def read(data_dir: Path, table: str, *, account: str | None = None, limit: int = 50) -> pl.DataFrame:
+def read(
+    data_dir: Path, table: str, *, account: str | None = None, limit: int = 50
+) -> pl.DataFrame:
     """Rows of one CLI listing; `limit` 0 means all."""
     path = warehouse_path(data_dir)
     if not path.exists():

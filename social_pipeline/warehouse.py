@@ -126,8 +126,15 @@ def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     )
     rows = [
         (
-            d["platform"], d["account_id"], d["partition_date"], d.get("error_class"), d.get("error"),
-            d["attempts"], d.get("last_attempt_at"), d.get("reset_at"), d["status"],
+            d["platform"],
+            d["account_id"],
+            d["partition_date"],
+            d.get("error_class"),
+            d.get("error"),
+            d["attempts"],
+            d.get("last_attempt_at"),
+            d.get("reset_at"),
+            d["status"],
         )
         for d in all_dead_letters(data_dir)
     ]

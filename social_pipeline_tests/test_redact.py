@@ -18,9 +18,17 @@ def test_known_tokens_and_credential_shapes_are_removed_from_text() -> None:
 
 def test_secret_keys_are_blanked_in_nested_data() -> None:
     r = Redactor(["tok123"])
-    data = {"paging": {"next": "https://h/p?access_token=tok123&after=A"}, "access_token": "zzz", "n": [1, "tok123"]}
+    data = {
+        "paging": {"next": "https://h/p?access_token=tok123&after=A"},
+        "access_token": "zzz",
+        "n": [1, "tok123"],
+    }
     out = r.data(data)
-    assert out == {"paging": {"next": f"https://h/p?access_token={REDACTED}&after=A"}, "access_token": REDACTED, "n": [1, REDACTED]}
+    assert out == {
+        "paging": {"next": f"https://h/p?access_token={REDACTED}&after=A"},
+        "access_token": REDACTED,
+        "n": [1, REDACTED],
+    }
 
 
 def test_library_debug_logs_of_request_urls_are_scrubbed(caplog) -> None:  # noqa: ANN001
@@ -30,7 +38,14 @@ def test_library_debug_logs_of_request_urls_are_scrubbed(caplog) -> None:  # noq
 
     caplog.set_level(logging.DEBUG)
     logging.getLogger("urllib3.connectionpool").debug(
-        '%s://%s:%s "%s %s %s" %s', "http", "127.0.0.1", 80, "GET", "/youtube/v3/channels?key=AIza-SECRET&id=UC1", "HTTP/1.1", 200
+        '%s://%s:%s "%s %s %s" %s',
+        "http",
+        "127.0.0.1",
+        80,
+        "GET",
+        "/youtube/v3/channels?key=AIza-SECRET&id=UC1",
+        "HTTP/1.1",
+        200,
     )
     assert "AIza-SECRET" not in caplog.text
     assert "id=UC1" in caplog.text

@@ -1,6 +1,5 @@
 """Jobs the schedules, sensors and UI launch."""
 
-
 import dagster as dg
 
 from social_pipeline.defs.partitions import daily_partitions
@@ -37,8 +36,12 @@ class ReplayConfig(dg.Config):
     account_id: str = ""
 
 
-@dg.op(description="Collect dead-lettered accounts again, then refresh their days and the warehouse.")
-def replay_dead_letters_op(context: dg.OpExecutionContext, config: ReplayConfig, pipeline: PipelineResource) -> None:
+@dg.op(
+    description="Collect dead-lettered accounts again, then refresh their days and the warehouse."
+)
+def replay_dead_letters_op(
+    context: dg.OpExecutionContext, config: ReplayConfig, pipeline: PipelineResource
+) -> None:
     settings = pipeline.settings()
     with pipeline.base_urls(settings) as urls:
         jobs = replay_dead_letters(

@@ -14,7 +14,6 @@ import dagster as dg
 from social_pipeline.platforms import PLATFORMS
 from social_pipeline.settings import Settings, SettingsError
 
-
 SOURCE_TAG = "social_pipeline/source"
 PID_TAG = "social_pipeline/pid"
 

@@ -1,6 +1,5 @@
 """`raw_<platform>`: one asset per platform that lands each account's pages for a day."""
 
-
 import dagster as dg
 
 from social_pipeline.collect import PlatformPull, collect_platform
@@ -71,7 +70,9 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                     check_name="every_account_collected",
                     passed=not missing,
                     severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"uncollected_accounts": dg.MetadataValue.md(", ".join(missing) or "none")},
+                    metadata={
+                        "uncollected_accounts": dg.MetadataValue.md(", ".join(missing) or "none")
+                    },
                 )
             ],
         )
@@ -84,7 +85,9 @@ def pull_metadata(pull: PlatformPull) -> dict[str, dg.MetadataValue | int | floa
         f"| {j['account_id']} | {j['status']} | {j['error_class']} | {j['reset_at'] or ''} | {(j['error'] or '')[:160]} |"
         for j in pull.failed
     ]
-    failures = "\n".join(["| account | status | class | reset at | error |", "|---|---|---|---|---|", *rows])
+    failures = "\n".join(
+        ["| account | status | class | reset at | error |", "|---|---|---|---|---|", *rows]
+    )
     return {
         "accounts_ok": pull.ok,
         "accounts_failed": len(pull.failed),

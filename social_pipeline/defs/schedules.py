@@ -1,6 +1,5 @@
 """A daily schedule that finalizes yesterday and an hourly one that refreshes today."""
 
-
 from datetime import timedelta
 
 import dagster as dg

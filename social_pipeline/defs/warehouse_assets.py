@@ -1,6 +1,5 @@
 """The analysts' DuckDB warehouse, rebuilt from the lake and swapped in with a rename."""
 
-
 import dagster as dg
 
 from social_pipeline.defs.partitions import daily_partitions

@@ -142,9 +142,9 @@ def test_a_retired_api_version_is_permanent_and_says_to_update_the_version(
     with pytest.raises(PermanentError) as caught:
         retired.fetch_profile()
 
-    assert "NONEXISTENT_VERSION" in str(caught.value) and "SOCIAL_PIPELINE_LINKEDIN_API_VERSION" in str(
+    assert "NONEXISTENT_VERSION" in str(
         caught.value
-    )
+    ) and "SOCIAL_PIPELINE_LINKEDIN_API_VERSION" in str(caught.value)
     assert [r.status for r in sandbox.requests_for("linkedin")] == [426]
 
 
