@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import date
 
 import dagster as dg
@@ -221,3 +224,39 @@ def test_a_page_that_is_not_json_is_quarantined_and_the_rest_of_the_day_is_kept(
     assert kept["n"][0] == 56
     followers = d.table(f"SELECT followers FROM follower_snapshots WHERE account_id = '{victim}'")
     assert followers.height == 1
+
+
+def test_an_analyst_holding_the_warehouse_open_never_blocks_a_run(deployment: Deployment) -> None:
+    """A read-only session in another process, open across a whole materialization."""
+    d = deployment
+    d.clock.morning_after(DAY1)
+    assert d.materialize(DAY1).success
+    analyst = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys\n"
+            f"con = duckdb.connect({str(d.data_dir / 'warehouse.duckdb')!r}, read_only=True)\n"
+            "q = 'SELECT count(DISTINCT snapshot_date) FROM follower_snapshots'\n"
+            "print(con.sql(q).fetchall()[0][0], flush=True)\n"
+            "sys.stdin.readline()  # hold the file open until the run is done\n"
+            "print(con.sql(q).fetchall()[0][0], flush=True)\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert analyst.stdout is not None and analyst.stdin is not None
+    assert analyst.stdout.readline().strip() == "1"  # the session is open
+
+    d.clock.morning_after(DAY2)
+    started = time.monotonic()
+    result = d.materialize(DAY2)
+    assert result.success and time.monotonic() - started < 60
+
+    analyst.stdin.write("\n")
+    analyst.stdin.flush()
+    assert analyst.stdout.readline().strip() == "1"  # the analyst's consistent old copy
+    assert analyst.wait(timeout=30) == 0
+    days = d.table("SELECT count(DISTINCT snapshot_date) AS n FROM follower_snapshots")
+    assert days["n"][0] == 2  # new sessions see the new day
