@@ -107,8 +107,12 @@ def split_quarantine(
     return good, schema.conform(bad, schema.QUARANTINE)
 
 
+# A post belongs to its pull's day when created inside that pull's window: [start, end).
+IN_WINDOW = pl.col("created_at").is_between("window_start", "window_end", closed="left")
+
+
 def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """One row per key: the one read last."""
-    return frame.sort("fetched_at", nulls_last=False).unique(
+    return frame.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
         subset=key, keep="last", maintain_order=True
     )

@@ -16,6 +16,7 @@ import polars as pl
 from social_pipeline.clients.graph import GRAPH_TIME
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
+    IN_WINDOW,
     PlatformFrames,
     as_int,
     as_utc,
@@ -217,13 +218,7 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
     refreshed, bad_metrics = split_quarantine(
         _items(pulls, "metrics"), _metric_problems(), "metrics"
     )
-    in_window = latest(
-        good_posts.filter(
-            (pl.col("created_at") >= pl.col("window_start"))
-            & (pl.col("created_at") < pl.col("window_end"))
-        ),
-        KEY,
-    )
+    in_window = latest(good_posts.filter(IN_WINDOW), KEY)
     followers, bad_profiles = _followers(pulls)
     quarantine = pl.concat(
         [unreadable_pages(pulls, list(ITEMS_OF), ITEMS_OF), bad_posts, bad_metrics, bad_profiles]

@@ -16,6 +16,7 @@ import polars as pl
 from social_pipeline.clients.graph import GRAPH_TIME
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
+    IN_WINDOW,
     PlatformFrames,
     as_int,
     as_utc,
@@ -137,11 +138,7 @@ def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         },
         "posts",
     )
-    in_window = good.filter(
-        (pl.col("created_at") >= pl.col("window_start"))
-        & (pl.col("created_at") < pl.col("window_end"))
-    )
-    return latest(in_window, KEY), bad
+    return latest(good.filter(IN_WINDOW), KEY), bad
 
 
 def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:

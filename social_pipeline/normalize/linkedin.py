@@ -14,6 +14,7 @@ import polars as pl
 
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
+    IN_WINDOW,
     PlatformFrames,
     as_int,
     bad_int,
@@ -148,9 +149,7 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         kind = kind.when(jfield(f"content.{key}").is_not_null()).then(pl.lit(key))
     single = pl.coalesce(media_id, jfield("content.article.source"))
     images = each("content.multiImage.images", "id")
-    good = good.filter(
-        pl.col("created_at").is_between("window_start", "window_end", closed="left")
-    ).with_columns(
+    good = good.filter(IN_WINDOW).with_columns(
         kind.fill_null("none")
         .replace_strict(CONTENT_TYPE_MAP, default="text")
         .alias("content_type"),

@@ -14,10 +14,12 @@ import polars as pl
 
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
+    IN_WINDOW,
     PlatformFrames,
     as_int,
     bad_int,
     from_epoch,
+    latest,
     split_quarantine,
     unreadable_pages,
 )
@@ -87,7 +89,7 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
         )
         good.append(kept)
         bad.append(quarantined)
-    videos = _in_window_latest(pl.concat(good))
+    videos = latest(pl.concat(good).filter(IN_WINDOW), ["platform", "post_id"])
     followers, profile_bad = _followers(pulls)
     bad.append(profile_bad)
     return PlatformFrames(
@@ -129,18 +131,6 @@ def _video_problems() -> dict[str, pl.Expr]:
     for field in METRIC_FIELDS.values():
         problems[f"wrong-typed {field}"] = bad_int(pl.col(f"_{field}"))
     return problems
-
-
-def _in_window_latest(videos: pl.DataFrame) -> pl.DataFrame:
-    """Videos created in the pull's window, one row per video: its latest reading."""
-    inside = (pl.col("created_at") >= pl.col("window_start")) & (
-        pl.col("created_at") < pl.col("window_end")
-    )
-    return (
-        videos.filter(inside)
-        .sort("fetched_at", nulls_last=False, maintain_order=True)
-        .unique(["platform", "post_id"], keep="last", maintain_order=True)
-    )
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -18,10 +18,12 @@ import polars as pl
 
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
+    IN_WINDOW,
     PlatformFrames,
     as_int,
     as_utc,
     bad_int,
+    latest,
     split_quarantine,
     unreadable_pages,
 )
@@ -145,13 +147,8 @@ def _tweet_problems() -> dict[str, pl.Expr]:
 
 def _in_window_latest(tweets: pl.DataFrame) -> pl.DataFrame:
     """Tweets created in the pull's window, one row per tweet: its latest reading."""
-    inside = (pl.col("created_at") >= pl.col("window_start")) & (
-        pl.col("created_at") < pl.col("window_end")
-    )
     return (
-        tweets.filter(inside)
-        .sort("fetched_at", nulls_last=False, maintain_order=True)
-        .unique(["platform", "post_id"], keep="last", maintain_order=True)
+        latest(tweets.filter(IN_WINDOW), ["platform", "post_id"])
         .with_columns(
             pl.col("_keys")
             .str.extract_all(r'"[^"]*"')

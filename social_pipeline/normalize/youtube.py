@@ -14,6 +14,7 @@ import polars as pl
 
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
+    IN_WINDOW,
     PlatformFrames,
     as_int,
     as_utc,
@@ -179,7 +180,7 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
         ["account_id", "post_id"], keep="last"
     )
     good = (
-        good.filter(pl.col("created_at").is_between("window_start", "window_end", closed="left"))
+        good.filter(IN_WINDOW)
         .join(types, on=["account_id", "post_id"], how="left")
         .with_columns(
             # Every upload is a video; the videos page only refines it to short or live.
