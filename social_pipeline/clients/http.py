@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
@@ -34,6 +34,22 @@ install_log_redaction()
 
 Classifier = Callable[[requests.Response, Any, str], ApiError | None]
 Observer = Callable[[requests.Response, str, datetime], "RateLimitWindow | None"]
+
+
+class Verbatim(str):
+    """A query value already encoded for the wire, sent exactly as is.
+
+    Rest.li 2.0 `List(urn%3Ali%3Ashare%3A1,...)` needs its brackets and commas literal
+    and its URNs encoded once; ordinary encoding would escape it a second time.
+    """
+
+
+def encode_query(params: Mapping[str, Any]) -> str:
+    """The query string: values form-encoded, `Verbatim` values as they are."""
+    plain = {k: v for k, v in params.items() if v is not None and not isinstance(v, Verbatim)}
+    parts = [urlencode(plain, doseq=True)] if plain else []
+    parts += [f"{k}={v}" for k, v in params.items() if isinstance(v, Verbatim)]
+    return "&".join(parts)
 
 
 def utcnow() -> datetime:
@@ -153,14 +169,14 @@ class ApiSession:
         built never reach our logs or files.
         """
         path, params = self._rebase(path, params)
-        url = self.base_url + path
-        query = {**params, **(auth_params or {})}
+        query = encode_query({**params, **(auth_params or {})})
+        url = self.base_url + path + (f"?{query}" if query else "")
         all_headers = {**(headers or {}), **(auth_headers or {})}
         attempt = 0
         waits = 0
         while True:
             self._wait_for_known_reset(endpoint)
-            outcome = self._send_once(method, url, endpoint, query, json_body, all_headers)
+            outcome = self._send_once(method, url, endpoint, json_body, all_headers)
             if isinstance(outcome, ApiResponse):
                 outcome.path, outcome.params = path, self._public_params(params)
                 outcome.json_body = self.redactor.data(json_body)
@@ -197,7 +213,6 @@ class ApiSession:
         method: str,
         url: str,
         endpoint: str,
-        query: dict[str, Any],
         json_body: Any,
         headers: dict[str, str],
     ) -> ApiResponse | ApiError:
@@ -205,7 +220,6 @@ class ApiSession:
             response = self.session.request(
                 method,
                 url,
-                params=query,
                 json=json_body,
                 headers=headers,
                 timeout=self.policy.timeout,

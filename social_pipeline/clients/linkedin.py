@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from social_pipeline.clients.base import PlatformClient, RawPage, batches
 from social_pipeline.clients.errors import (
@@ -26,15 +25,13 @@ from social_pipeline.clients.errors import (
     RateLimited,
     TransientError,
 )
-from social_pipeline.clients.http import ApiResponse, ApiSession
+from social_pipeline.clients.http import ApiResponse, ApiSession, Verbatim
 from social_pipeline.window import CollectionWindow
 
 DEFAULT_VERSION = "202510"
 PROFILE = "GET /rest/networkSizes/{id}"
 POSTS = "GET /rest/posts"
 SHARE_STATS = "GET /rest/organizationalEntityShareStatistics"
-# Query parameters whose value is a Rest.li list, sent verbatim (see RestliListAdapter).
-RESTLI_LIST_PARAMS = frozenset({"shares", "ugcPosts"})
 
 
 class LinkedInClient(PlatformClient):
@@ -48,9 +45,6 @@ class LinkedInClient(PlatformClient):
         super().__init__(http, account_id, token)
         self.version = api_version
         self.organization = f"urn:li:organization:{account_id}"
-        # Sessions are reused across accounts: mount once, keeping the pooled connections.
-        if not isinstance(http.session.get_adapter(http.base_url), RestliListAdapter):
-            http.session.mount(http.base_url, RestliListAdapter())
 
     @classmethod
     def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
@@ -154,33 +148,9 @@ class LinkedInClient(PlatformClient):
             raise
 
 
-def restli_list(urns: Sequence[str]) -> str:
+def restli_list(urns: Sequence[str]) -> Verbatim:
     """Rest.li 2.0 `List(...)`: each URN percent-encoded, brackets and commas literal."""
-    return "List(" + ",".join(quote(u, safe="") for u in urns) + ")"
-
-
-class RestliListAdapter(HTTPAdapter):
-    """Puts Rest.li list values on the wire exactly as `restli_list` built them.
-
-    requests percent-encodes every query value again (`(` -> `%28`, `%` -> `%25`), which
-    turns `List(...)` into an opaque string LinkedIn rejects. This undoes that one level
-    of encoding for the list parameters just before the request is sent.
-    """
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        request.url = restli_url(request.url or "")
-        return super().send(request, *args, **kwargs)
-
-
-def restli_url(url: str) -> str:
-    parts = urlsplit(url)
-    pairs = []
-    for pair in parts.query.split("&") if parts.query else []:
-        name, _, value = pair.partition("=")
-        pairs.append(f"{name}={unquote_plus(value)}" if name in RESTLI_LIST_PARAMS else pair)
-    return urlunsplit(parts._replace(query="&".join(pairs)))
+    return Verbatim("List(" + ",".join(quote(u, safe="") for u in urns) + ")")
 
 
 def _list_of(response: ApiResponse, key: str) -> list[Any]:

@@ -7,12 +7,12 @@ when a post has none, `message` when it has no text, and only requested fields a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from social_pipeline.sandbox import graph
 from social_pipeline.sandbox.server import Reply, Request, Sandbox
-from social_pipeline.sandbox.world import HISTORY_START, Post
+from social_pipeline.sandbox.world import Post
 
 PLATFORM = "facebook"
 MAX_LIMIT = 100  # /posts caps `limit` at 100
@@ -87,7 +87,7 @@ def _node(req: Request, sb: Sandbox, object_id: str) -> Reply:
         }
         fields = graph.requested_fields(req, ("name",))
         return Reply(200, {k: v for k, v in profile.items() if k in fields})
-    post = find_post(sb, object_id)
+    post = sb.world.find_post(PLATFORM, object_id)
     if post is None:
         return graph.unsupported_get(object_id)
     return Reply(200, post_object(post, sb, graph.requested_fields(req, _DEFAULT_POST_FIELDS)))
@@ -99,7 +99,7 @@ def _by_ids(req: Request, sb: Sandbox) -> Reply:
         return graph.error_reply(
             400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
         )
-    posts = {i: find_post(sb, i) for i in ids}
+    posts = {i: sb.world.find_post(PLATFORM, i) for i in ids}
     missing = [i for i, p in posts.items() if p is None]
     if missing:
         return graph.error_reply(
@@ -107,22 +107,6 @@ def _by_ids(req: Request, sb: Sandbox) -> Reply:
         )
     fields = graph.requested_fields(req, _DEFAULT_POST_FIELDS)
     return Reply(200, {i: post_object(p, sb, fields) for i, p in posts.items() if p is not None})
-
-
-def find_post(sb: Sandbox, post_id: str) -> Post | None:
-    """The post `{page-id}_{seq}` names, read from its day (seq // 100 after HISTORY_START).
-
-    `World.find_post` misses Facebook ids (its prefix table drops the `_`), so the day
-    is decoded here from the same id scheme.
-    """
-    page_id, _, serial = post_id.rpartition("_")
-    if not serial.isdigit() or sb.world.account(PLATFORM, page_id) is None:
-        return None
-    day = HISTORY_START + timedelta(days=int(serial) // 100)
-    for post in sb.world.posts_on_day(PLATFORM, page_id, day):
-        if post.post_id == post_id and post.created_at <= sb.world.clock():
-            return post
-    return None
 
 
 def _posts(req: Request, sb: Sandbox, page_id: str) -> Reply:

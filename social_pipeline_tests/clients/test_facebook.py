@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from social_pipeline.clients.errors import AuthError, MalformedResponse, RateLimited
-from social_pipeline.sandbox.facebook import find_post
 from social_pipeline.sandbox.server import Fault, Sandbox, SandboxConfig
 from social_pipeline.window import CollectionWindow
 from social_pipeline_tests.conftest import FROZEN_NOW, fast_policy, make_client
@@ -76,7 +75,7 @@ def test_metrics_refresh_asks_for_fifty_posts_per_call(busy: Sandbox) -> None:
     batches = [r.query["ids"].split(",") for r in busy.requests_for(P) if r.path == "/v24.0/"]
     assert [len(b) for b in batches] == [50, 50, 20]
     assert [i for b in batches for i in b] == ids
-    post = find_post(busy, ids[0])
+    post = busy.world.find_post("facebook", ids[0])
     assert post is not None
     fields = pages[0].body[ids[0]]
     assert fields["reactions"]["summary"]["total_count"] == busy.world.metrics(post)["likes"]

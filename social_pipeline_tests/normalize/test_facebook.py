@@ -13,7 +13,6 @@ import pytest
 from social_pipeline.normalize.facebook import normalize
 from social_pipeline.normalize.schema import CONTENT_TYPES, ENGAGEMENT, FOLLOWERS, POSTS
 from social_pipeline.raw import RawPull
-from social_pipeline.sandbox.facebook import find_post
 from social_pipeline.sandbox.server import Sandbox
 from social_pipeline.window import CollectionWindow
 from social_pipeline_tests.conftest import FROZEN_NOW, make_client
@@ -59,7 +58,7 @@ def test_posts_and_engagement_match_the_world(sandbox: Sandbox, day: RawPull) ->
     assert frames.posts["post_id"].to_list() == [p.post_id for p in world]
     assert frames.engagement.height == len(world)
     for row in frames.engagement.iter_rows(named=True):
-        metrics = sandbox.world.metrics(find_post(sandbox, row["post_id"]))
+        metrics = sandbox.world.metrics(sandbox.world.find_post("facebook", row["post_id"]))
         assert (row["likes"], row["comments"], row["shares"]) == (
             metrics["likes"],
             metrics["comments"],
@@ -106,7 +105,7 @@ def test_attachments_decide_content_type_and_media_urls(sandbox: Sandbox, day: R
         "album": "carousel",
     }
     for row in posts.iter_rows(named=True):
-        post = find_post(sandbox, row["post_id"])
+        post = sandbox.world.find_post("facebook", row["post_id"])
         assert row["content_type"] == kinds[post.content_type]
         assert row["content_type"] in CONTENT_TYPES
         if post.content_type == "album":
