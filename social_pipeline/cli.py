@@ -228,7 +228,7 @@ def _ui(args: argparse.Namespace) -> int:
     from social_pipeline.defs.launch import apply_pool_limits
 
     with dg.DagsterInstance.get() as instance:
-        limits = apply_pool_limits(instance)
+        limits = apply_pool_limits(instance, load_settings())
     print(
         "Pool limits: " + ", ".join(f"{k}={v}" for k, v in sorted(limits.items())) + " (others: 1)"
     )

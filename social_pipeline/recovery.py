@@ -15,9 +15,6 @@ from typing import Any
 from social_pipeline import raw
 from social_pipeline.settings import Settings
 
-DEFAULT_MAX_ATTEMPTS = 4
-DEFAULT_BASE_BACKOFF = timedelta(minutes=5)
-
 
 @dataclass(frozen=True)
 class RetryRequest:
@@ -67,11 +64,10 @@ def plan_recovery(
     settings: Settings,
     days: Iterable[date],
     now: datetime,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    base_backoff: timedelta = DEFAULT_BASE_BACKOFF,
 ) -> tuple[list[RetryRequest], list[DeadLetter]]:
-    """Retries that are due now, and failures that have used up their attempts."""
+    """Retries that are due now, and failures that have used up `settings.max_attempts`."""
+    max_attempts = settings.max_attempts
+    base_backoff = timedelta(seconds=settings.retry_backoff_seconds)
     current = {(a.platform, a.account_id) for a in settings.accounts}
     retries: list[RetryRequest] = []
     letters: list[DeadLetter] = []

@@ -20,6 +20,9 @@ WINDOW_DAYS_ENV = "SOCIAL_PIPELINE_WINDOW_DAYS"
 MAX_WAIT_ENV = "SOCIAL_PIPELINE_MAX_RATE_LIMIT_WAIT"
 START_DATE_ENV = "SOCIAL_PIPELINE_START_DATE"
 SANDBOX_ACCOUNTS_ENV = "SOCIAL_PIPELINE_SANDBOX_ACCOUNTS"
+MAX_ATTEMPTS_ENV = "SOCIAL_PIPELINE_MAX_ATTEMPTS"
+RETRY_BACKOFF_ENV = "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS"
+BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
 SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
 
 # Sandbox accounts read their token from here; unset, the emulator's public token is used.
@@ -60,6 +63,11 @@ class Settings:
     window_days: int = DEFAULT_WINDOW_DAYS
     max_rate_limit_wait: float = 60.0
     start_date: date = DEFAULT_START_DATE
+    max_attempts: int = 4  # per account and day, before a dead letter
+    retry_backoff_seconds: int = 300  # first retry backoff, doubled per attempt
+    new_account_backfill_days: int = 0
+    # `api_<platform>` pool limits from SOCIAL_PIPELINE_POOL_LIMIT_<PLATFORM>, where set.
+    pool_limits: Mapping[str, int] = field(default_factory=dict)
     sandbox_accounts_per_platform: int = 2
     sandbox_posts_per_day: float = 2.0
     overridden_base_urls: frozenset[str] = field(default_factory=frozenset)
@@ -195,6 +203,16 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def start_date(environ: Mapping[str, str] | None = None) -> date:
+    """The first daily partition. Read alone, so defining partitions loads no accounts file."""
+    env = os.environ if environ is None else environ
+    raw = env.get(START_DATE_ENV, "").strip()
+    try:
+        return date.fromisoformat(raw) if raw else DEFAULT_START_DATE
+    except ValueError:
+        raise SettingsError(f"{START_DATE_ENV}={raw!r} is not a YYYY-MM-DD date") from None
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     token_lookup: Callable[[str], str | None] | None = None,
@@ -207,18 +225,21 @@ def load_settings(
         p: env.get(base_url_env_var(p), "").strip().rstrip("/") or DEFAULT_BASE_URLS[p]
         for p in PLATFORMS
     }
-    start_raw = env.get(START_DATE_ENV, "").strip()
-    try:
-        start_date = date.fromisoformat(start_raw) if start_raw else DEFAULT_START_DATE
-    except ValueError:
-        raise SettingsError(f"{START_DATE_ENV}={start_raw!r} is not a YYYY-MM-DD date") from None
     sandbox_n = _int_env(env, SANDBOX_ACCOUNTS_ENV, 2)
     common = dict(
         data_dir=data_dir,
         base_urls=base_urls,
         window_days=_int_env(env, WINDOW_DAYS_ENV, DEFAULT_WINDOW_DAYS),
         max_rate_limit_wait=_float_env(env, MAX_WAIT_ENV, 60.0),
-        start_date=start_date,
+        start_date=start_date(env),
+        max_attempts=_int_env(env, MAX_ATTEMPTS_ENV, 4),
+        retry_backoff_seconds=_int_env(env, RETRY_BACKOFF_ENV, 300, minimum=0),
+        new_account_backfill_days=_int_env(env, BACKFILL_DAYS_ENV, 0, minimum=0),
+        pool_limits={
+            f"api_{p}": _int_env(env, f"SOCIAL_PIPELINE_POOL_LIMIT_{p.upper()}", 1)
+            for p in PLATFORMS
+            if env.get(f"SOCIAL_PIPELINE_POOL_LIMIT_{p.upper()}", "").strip()
+        },
         sandbox_accounts_per_platform=sandbox_n,
         sandbox_posts_per_day=_float_env(env, SANDBOX_POSTS_PER_DAY_ENV, 2.0),
         overridden_base_urls=overridden,

@@ -133,3 +133,22 @@ def test_api_versions_are_settings_for_platforms_that_retire_them() -> None:
         }
     )
     assert settings.api_versions == {"linkedin": "202601", "facebook": "v25.0"}
+
+
+def test_operations_knobs_are_validated_settings() -> None:
+    settings = load_settings(
+        {
+            "SOCIAL_PIPELINE_MAX_ATTEMPTS": "2",
+            "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS": "0",
+            "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS": "3",
+            "SOCIAL_PIPELINE_POOL_LIMIT_X": "3",
+        }
+    )
+    assert (
+        settings.max_attempts,
+        settings.retry_backoff_seconds,
+        settings.new_account_backfill_days,
+    ) == (2, 0, 3)
+    assert settings.pool_limits == {"api_x": 3}
+    with pytest.raises(SettingsError, match="SOCIAL_PIPELINE_MAX_ATTEMPTS"):
+        load_settings({"SOCIAL_PIPELINE_MAX_ATTEMPTS": "many"})

@@ -11,7 +11,6 @@ from typing import Any
 
 import dagster as dg
 
-from social_pipeline.platforms import PLATFORMS
 from social_pipeline.settings import Settings, SettingsError
 
 SOURCE_TAG = "social_pipeline/source"
@@ -139,17 +138,9 @@ def run_collection(
     )
 
 
-def apply_pool_limits(instance: dg.DagsterInstance) -> dict[str, int]:
-    """Pool limits: `warehouse` always 1; `api_<platform>` from SOCIAL_PIPELINE_POOL_LIMIT_<P>."""
-    limits = {"warehouse": 1}
-    for platform in PLATFORMS:
-        raw_value = os.environ.get(f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}", "").strip()
-        if raw_value:
-            if not raw_value.isdigit() or int(raw_value) < 1:
-                raise SettingsError(
-                    f"SOCIAL_PIPELINE_POOL_LIMIT_{platform.upper()}={raw_value!r} must be a whole number >= 1"
-                )
-            limits[f"api_{platform}"] = int(raw_value)
+def apply_pool_limits(instance: dg.DagsterInstance, settings: Settings) -> dict[str, int]:
+    """Pool limits: `warehouse` always 1; `api_<platform>` as the settings say (else 1)."""
+    limits = {**settings.pool_limits, "warehouse": 1}
     for pool, limit in limits.items():
         instance.event_log_storage.set_concurrency_slots(pool, limit)
     return limits

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from social_pipeline.settings import load_settings
+from social_pipeline.settings import start_date
 
 # end_offset=1 makes today a partition too, so the hourly refresh can run it.
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=load_settings().start_date.isoformat(), end_offset=1, timezone="UTC"
+    start_date=start_date().isoformat(), end_offset=1, timezone="UTC"
 )

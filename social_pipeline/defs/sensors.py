@@ -1,7 +1,6 @@
 """Sensors: first collections for new accounts; retries and dead letters for failed ones."""
 
 import json
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -10,17 +9,9 @@ from social_pipeline import raw
 from social_pipeline.defs.jobs import accounts_config, collect_day, keys_for_platform
 from social_pipeline.defs.resources import PipelineResource
 from social_pipeline.recovery import plan_recovery, write_dead_letters
-from social_pipeline.settings import Account
+from social_pipeline.settings import BACKFILL_DAYS_ENV, MAX_ATTEMPTS_ENV, Account
 
-BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
-MAX_ATTEMPTS_ENV = "SOCIAL_PIPELINE_MAX_ATTEMPTS"
-RETRY_BACKOFF_ENV = "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS"
 RETRY_DAYS = 3  # how far back failed days are still retried
-
-
-def _env_int(name: str, default: int) -> int:
-    raw_value = os.environ.get(name, "").strip()
-    return int(raw_value) if raw_value.isdigit() else default
 
 
 @dg.sensor(
@@ -41,7 +32,7 @@ def new_accounts(context: dg.SensorEvaluationContext, pipeline: PipelineResource
     )
     new = [current[k] for k in sorted(current.keys() - known)]
     today = datetime.now(UTC).date()
-    days = [today - timedelta(days=n) for n in range(_env_int(BACKFILL_DAYS_ENV, 0) + 1)]
+    days = [today - timedelta(days=n) for n in range(settings.new_account_backfill_days + 1)]
     context.update_cursor(json.dumps(sorted(current)))
     if not new:
         return dg.SkipReason(f"no new accounts among {len(current)}")
@@ -86,13 +77,7 @@ def retry_failed_collections(context: dg.SensorEvaluationContext, pipeline: Pipe
     settings = pipeline.settings()
     now = datetime.now(UTC)
     days = [now.date() - timedelta(days=n) for n in range(RETRY_DAYS)]
-    retries, letters = plan_recovery(
-        settings,
-        days,
-        now,
-        max_attempts=_env_int(MAX_ATTEMPTS_ENV, 4),
-        base_backoff=timedelta(seconds=_env_int(RETRY_BACKOFF_ENV, 300)),
-    )
+    retries, letters = plan_recovery(settings, days, now)
     for letter in write_dead_letters(settings.data_dir, letters):
         context.log.warning(
             f"dead letter: {letter.platform} account {letter.account_id} on {letter.partition_date} "
