@@ -46,7 +46,7 @@ def partition_dir(data_dir: Path, platform: str, day: date) -> Path:
     return data_dir / "raw" / platform / f"date={day.isoformat()}"
 
 
-def _safe_name(account_id: str) -> str:
+def safe_name(account_id: str) -> str:
     # Account ids are platform ids (digits, UC..., open ids); keep file names boring anyway.
     return re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
 
@@ -88,7 +88,7 @@ def write_pull(path: Path, header: dict[str, Any], records: Iterable[dict[str, A
 
 
 def pull_path(folder: Path, account_id: str) -> Path:
-    return folder / f"{_safe_name(account_id)}.jsonl.gz"
+    return folder / f"{safe_name(account_id)}.jsonl.gz"
 
 
 def pull_is_complete(folder: Path, account_id: str) -> bool:
@@ -175,4 +175,4 @@ def collected_accounts(data_dir: Path) -> set[str]:
 
 
 def account_key(platform: str, account_id: str) -> str:
-    return f"{platform}:{_safe_name(account_id)}"
+    return f"{platform}:{safe_name(account_id)}"

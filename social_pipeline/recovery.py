@@ -103,14 +103,8 @@ def plan_recovery(
 
 
 def dead_letter_path(data_dir: Path, letter: DeadLetter) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in letter.account_id)
-    return (
-        data_dir
-        / "dead_letters"
-        / letter.platform
-        / f"date={letter.partition_date}"
-        / f"{safe}.json"
-    )
+    folder = data_dir / "dead_letters" / letter.platform / f"date={letter.partition_date}"
+    return folder / f"{raw.safe_name(letter.account_id)}.json"
 
 
 def write_dead_letters(data_dir: Path, letters: Iterable[DeadLetter]) -> list[DeadLetter]:
@@ -128,10 +122,13 @@ def write_dead_letters(data_dir: Path, letters: Iterable[DeadLetter]) -> list[De
 def all_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
     """Every dead letter ever written, with `status` open or resolved (collected since)."""
     letters = []
+    jobs: dict[tuple[str, str], dict[str, tuple[dict[str, Any], int]]] = {}
     for path in sorted((data_dir / "dead_letters").glob("*/date=*/*.json")):
         letter = json.loads(path.read_text())
-        day = date.fromisoformat(letter["partition_date"])
-        latest = latest_jobs(data_dir, letter["platform"], day).get(letter["account_id"])
+        key = (letter["platform"], letter["partition_date"])
+        if key not in jobs:  # a day's job records are read once, however many letters it has
+            jobs[key] = latest_jobs(data_dir, key[0], date.fromisoformat(key[1]))
+        latest = jobs[key].get(letter["account_id"])
         resolved = latest is not None and latest[0]["status"] == "success"
         letters.append({**letter, "status": "resolved" if resolved else "open"})
     return letters

@@ -13,20 +13,12 @@ import pytest
 
 from social_pipeline.platforms import PLATFORMS
 from social_pipeline.sandbox.server import Fault
+from social_pipeline.warehouse_sql import TABLES as WAREHOUSE_TABLES
 from social_pipeline.window import CollectionWindow
 from social_pipeline_tests.pipeline_helpers import Deployment, files_containing
 
 DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
-TABLES = [
-    "social_posts",
-    "post_engagement_metrics",
-    "engagement_snapshots",
-    "follower_metrics",
-    "follower_snapshots",
-    "data_collection_jobs",
-    "api_rate_limits",
-    "quarantined_records",
-]
+TABLES = [name for name, _, _ in WAREHOUSE_TABLES]  # every table the lake feeds
 READ_TIMES = ("collected_at", "observed_at", "reset_at", "started_at", "finished_at")
 
 

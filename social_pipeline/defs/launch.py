@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from social_pipeline.defs.jobs import accounts_config
 from social_pipeline.settings import Settings, SettingsError
 
 SOURCE_TAG = "social_pipeline/source"
@@ -60,11 +61,7 @@ class CollectionResult:
 
     def report(self) -> str:
         lines = [f"Run {self.run_id}: {'succeeded' if self.success else 'FAILED'}"]
-        layer = {"raw": 0, "warehouse": 2}
-        for key, meta in sorted(
-            self.metadata.items(),
-            key=lambda kv: (layer.get(kv[0].split("_")[0].split("/")[0], 1), kv[0]),
-        ):
+        for key, meta in sorted(self.metadata.items(), key=lambda kv: (_layer(kv[0]), kv[0])):
             if key.startswith("raw_"):
                 lines.append(
                     f"  {key:<14} accounts ok {meta.get('accounts_ok')}, failed {meta.get('accounts_failed')}, "
@@ -75,6 +72,13 @@ class CollectionResult:
                 extra = f", quarantined {meta['quarantined']}" if "quarantined" in meta else ""
                 lines.append(f"  {key:<14} rows {meta['rows']}{extra}")
         return "\n".join(lines)
+
+
+def _layer(asset_key: str) -> int:
+    """Report order follows the data: raw pulls, then normalized tables, then the warehouse."""
+    if asset_key.startswith("raw_"):
+        return 0
+    return 2 if asset_key.startswith("warehouse/") else 1
 
 
 def run_config_for(settings: Settings, accounts: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
@@ -88,8 +92,10 @@ def run_config_for(settings: Settings, accounts: Sequence[str]) -> tuple[list[st
             )
         for a in matches:
             by_platform.setdefault(a.platform, []).append(a.account_id)
-    ops = {f"raw_{p}": {"config": {"accounts": ids}} for p, ids in by_platform.items()}
-    return sorted(by_platform), {"ops": ops} if ops else {}
+    run_config: dict[str, Any] = {"ops": {}}
+    for platform, ids in by_platform.items():
+        run_config["ops"] |= accounts_config(platform, ids)["ops"]
+    return sorted(by_platform), run_config if by_platform else {}
 
 
 def run_collection(

@@ -114,8 +114,8 @@ class World:
 
     def __post_init__(self) -> None:
         self._accounts: dict[tuple[str, str], SandboxAccount] = {}
-        for account in sandbox_accounts(self.accounts_per_platform):
-            n = len([k for k in self._accounts if k[0] == account.platform])
+        for i, account in enumerate(sandbox_accounts(self.accounts_per_platform)):
+            n = i % self.accounts_per_platform  # accounts come platform by platform
             self._accounts[(account.platform, account.account_id)] = SandboxAccount(
                 platform=account.platform,
                 account_id=account.account_id,
