@@ -8,14 +8,14 @@ goes to quarantine with its raw record and a reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from social_pipeline.normalize import schema
-from social_pipeline.normalize.items import ItemsOf, raw_records
+from social_pipeline.normalize.items import ItemsOf, jfield, raw_records
 from social_pipeline.raw import RawPull
 
 
@@ -116,3 +116,30 @@ def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return frame.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
         subset=key, keep="last", maintain_order=True
     )
+
+
+@dataclass(frozen=True)
+class MetricFields:
+    """A platform's metric fields (our column -> its field), found under `prefix` in items.
+
+    Every normalizer takes the same three steps with them: read each field as text, flag
+    a present value that is not a number (its row goes to quarantine with `reason`), and
+    cast the rest to Int64. Columns the platform lacks are simply not listed: NULL.
+    """
+
+    columns: Mapping[str, str]
+    prefix: str = ""
+    reason: str = "{field} is not a number"
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(self.columns.values()))  # X reads one field into two columns
+
+    def texts(self) -> dict[str, pl.Expr]:
+        return {f"_{f}": jfield(self.prefix + f) for f in self.fields}
+
+    def problems(self) -> dict[str, pl.Expr]:
+        return {self.reason.format(field=f): bad_int(pl.col(f"_{f}")) for f in self.fields}
+
+    def ints(self) -> dict[str, pl.Expr]:
+        return {c: as_int(pl.col(f"_{f}")) for c, f in self.columns.items()}

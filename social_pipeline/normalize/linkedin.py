@@ -15,6 +15,7 @@ import polars as pl
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
     IN_WINDOW,
+    MetricFields,
     PlatformFrames,
     as_int,
     bad_int,
@@ -47,6 +48,7 @@ METRIC_FIELDS: dict[str, str] = {
     "reach": "uniqueImpressionsCount",
     "clicks": "clickCount",
 }
+METRICS = MetricFields(METRIC_FIELDS, prefix="totalShareStatistics.")
 
 FIELD_MAP: list[tuple[str, str]] = [
     ("posts: id (urn:li:share:… or urn:li:ugcPost:…)", "post_id"),
@@ -170,22 +172,16 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = items_frame(pulls, "metrics", _elements, STATISTICS).with_columns(
         pl.coalesce(jfield("share"), jfield("ugcPost")).alias("post_id"),
-        *(
-            jfield(f"totalShareStatistics.{field}").alias(f"_{column}")
-            for column, field in METRIC_FIELDS.items()
-        ),
+        **METRICS.texts(),
     )
     problems = {"statistics name no share or ugcPost": pl.col("post_id").is_null()}
-    problems |= {
-        f"{field} is not a number": bad_int(pl.col(f"_{column}"))
-        for column, field in METRIC_FIELDS.items()
-    }
+    problems |= METRICS.problems()
     good, bad = split_quarantine(frame, problems, "metrics")
     good = good.join(
         posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
     ).with_columns(
-        *(as_int(pl.col(f"_{column}")).alias(column) for column in METRIC_FIELDS),
         pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        **METRICS.ints(),
     )
     return schema.conform(good, schema.ENGAGEMENT).unique(
         "post_id", keep="last", maintain_order=True

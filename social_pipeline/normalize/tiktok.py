@@ -15,6 +15,7 @@ import polars as pl
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
     IN_WINDOW,
+    MetricFields,
     PlatformFrames,
     as_int,
     bad_int,
@@ -35,6 +36,7 @@ METRIC_FIELDS: dict[str, str] = {
     "shares": "share_count",
     "views": "view_count",
 }
+METRICS = MetricFields(METRIC_FIELDS, reason="wrong-typed {field}")
 PROFILE_FIELDS: dict[str, str] = {
     "followers": "follower_count",
     "following": "following_count",
@@ -115,10 +117,10 @@ def _video_columns(frame: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit([], dtype=pl.List(pl.String)))
         .otherwise(pl.concat_list(embed)),
         thumbnail_url=jfield("cover_image_url"),
-        **{f"_{field}": jfield(field) for field in METRIC_FIELDS.values()},
+        **METRICS.texts(),
     ).with_columns(
         created_at=from_epoch(pl.col("_create_time"), "s"),
-        **{column: as_int(pl.col(f"_{field}")) for column, field in METRIC_FIELDS.items()},
+        **METRICS.ints(),
         collected_at=pl.coalesce("fetched_at", "collected_at"),  # when the numbers were read
     )
 
@@ -128,9 +130,7 @@ def _video_problems() -> dict[str, pl.Expr]:
         "missing id": pl.col("post_id").is_null(),
         "missing or unparseable create_time": pl.col("created_at").is_null(),
     }
-    for field in METRIC_FIELDS.values():
-        problems[f"wrong-typed {field}"] = bad_int(pl.col(f"_{field}"))
-    return problems
+    return problems | METRICS.problems()
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:

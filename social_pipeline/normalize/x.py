@@ -19,6 +19,7 @@ import polars as pl
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
     IN_WINDOW,
+    MetricFields,
     PlatformFrames,
     as_int,
     as_utc,
@@ -42,6 +43,9 @@ METRIC_FIELDS: dict[str, str] = {
     "impressions": "impression_count",
     "saves": "bookmark_count",
 }
+METRICS = MetricFields(
+    METRIC_FIELDS, prefix="public_metrics.", reason="wrong-typed public_metrics.{field}"
+)
 PROFILE_FIELDS: dict[str, str] = {
     "followers": "followers_count",
     "following": "following_count",
@@ -120,17 +124,12 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
 
 
 def _tweet_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    raw_metrics = {
-        f"_{field}": jfield(f"public_metrics.{field}") for field in set(METRIC_FIELDS.values())
-    }
     return frame.with_columns(
         post_id=jfield("id"),
         created_at=as_utc(jfield("created_at"), CREATED_AT_FORMAT),
         text=jfield("text"),
-        **raw_metrics,
-    ).with_columns(
-        **{column: as_int(pl.col(f"_{field}")) for column, field in METRIC_FIELDS.items()}
-    )
+        **METRICS.texts(),
+    ).with_columns(**METRICS.ints())
 
 
 def _tweet_problems() -> dict[str, pl.Expr]:
@@ -140,9 +139,7 @@ def _tweet_problems() -> dict[str, pl.Expr]:
         "attachments.media_keys is not a list of keys": pl.col("_keys").is_not_null()
         & ~pl.col("_keys").str.contains(_KEY_LIST),
     }
-    for field in sorted(set(METRIC_FIELDS.values())):
-        problems[f"wrong-typed public_metrics.{field}"] = bad_int(pl.col(f"_{field}"))
-    return problems
+    return problems | METRICS.problems()
 
 
 def _in_window_latest(tweets: pl.DataFrame) -> pl.DataFrame:

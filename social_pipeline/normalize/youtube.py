@@ -15,6 +15,7 @@ import polars as pl
 from social_pipeline.normalize import schema
 from social_pipeline.normalize.common import (
     IN_WINDOW,
+    MetricFields,
     PlatformFrames,
     as_int,
     as_utc,
@@ -46,6 +47,7 @@ METRIC_FIELDS: dict[str, str] = {
     "likes": "likeCount",
     "comments": "commentCount",
 }
+METRICS = MetricFields(METRIC_FIELDS, prefix="statistics.")
 
 FIELD_MAP: list[tuple[str, str]] = [
     ("playlistItems: contentDetails.videoId", "post_id"),
@@ -122,16 +124,10 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`videos.list` items: metrics, plus the content type the posts need."""
     frame = items_frame(pulls, "metrics", _items, VIDEO).with_columns(
         jfield("id").alias("post_id"),
-        *(
-            jfield(f"statistics.{field}").alias(f"_{column}")
-            for column, field in METRIC_FIELDS.items()
-        ),
+        **METRICS.texts(),
     )
     problems = {"video has no id": pl.col("post_id").is_null()}
-    problems |= {
-        f"{field} is not a number": bad_int(pl.col(f"_{column}"))
-        for column, field in METRIC_FIELDS.items()
-    }
+    problems |= METRICS.problems()
     good, bad = split_quarantine(frame, problems, "metrics")
     parts = jfield("contentDetails.duration").str.extract_groups(_DURATION)
     seconds = (
@@ -149,9 +145,9 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         .otherwise(pl.lit("none"))
     )
     good = good.with_columns(
-        *(as_int(pl.col(f"_{column}")).alias(column) for column in METRIC_FIELDS),
         kind.replace_strict(CONTENT_TYPE_MAP).alias("content_type"),
         pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        **METRICS.ints(),
     )
     return good.drop("item", "page"), bad
 
