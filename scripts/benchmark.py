@@ -17,18 +17,18 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from social_pipeline.collect import collect_platform
-from social_pipeline.platforms import PLATFORMS
-from social_pipeline.settings import load_settings
-from social_pipeline.store import store_day
-from social_pipeline.warehouse import build_warehouse
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.environment import load_environment
+from social_pipeline.operations.collect import collect_platform
+from social_pipeline.operations.store import store_day
+from social_pipeline.storage.warehouse import build_warehouse
 
 
 def main() -> None:
     per_platform = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     latency_ms = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
     day = datetime.now(UTC).date() - timedelta(days=1)
-    command = [sys.executable, "-m", "social_pipeline.cli", "sandbox"]
+    command = [sys.executable, "-m", "social_pipeline.app.cli", "sandbox"]
     command += ["--accounts", str(per_platform), "--latency-ms", str(latency_ms)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -69,7 +69,7 @@ def collect_all(
         "SOCIAL_PIPELINE_DATA_DIR": str(data_dir),
         "SOCIAL_PIPELINE_SANDBOX_ACCOUNTS": str(per_platform),
     }
-    settings = load_settings(env)
+    settings = load_environment(env)
     print(f"\nworkers per platform: {workers}")
     print(
         f"{'platform':<10} {'accounts':>8} {'calls':>7} {'seconds':>8} {'accounts/s':>11} {'calls/s':>8}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: a fresh virtual environment, the project with its test
-# extra, Chromium for the browser test, then the whole suite. Extra arguments go to pytest.
+# extra, Chromium for the browser test, the linter, then the whole suite. Extra arguments go
+# to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -13,4 +14,5 @@ if ! command -v chromium >/dev/null; then
     echo "chromium is missing; the browser test will fail. As root: apt-get update && apt-get install -y chromium" >&2
   fi
 fi
+.venv/bin/ruff check social_pipeline social_pipeline_tests scripts
 exec .venv/bin/pytest "$@"

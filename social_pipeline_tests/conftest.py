@@ -1,20 +1,19 @@
-"""Shared fixtures: a running emulator with a frozen world clock, and clients wired to it."""
+"""Fixtures: a running emulator with a frozen world clock, and a deployment on the emulator."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import dagster as dg
 import pytest
+import yaml
 
-from social_pipeline.clients import PlatformClient, client_class, make_session
-from social_pipeline.clients.http import RetryPolicy
+from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.sandbox.server import Sandbox, SandboxConfig
-from social_pipeline_tests.pipeline_helpers import deployment  # noqa: E402,F401  (fixture)
-
-# The world is observed at this moment in tests, so metrics and followers are exact.
-FROZEN_NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+from social_pipeline_tests.helpers import FROZEN_NOW, Clock, Deployment, token_env
 
 
 @pytest.fixture
@@ -23,28 +22,38 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-def fast_policy(**overrides: float) -> RetryPolicy:
-    """Retries with millisecond backoff: tests exercise the logic, not the patience."""
-    values = {"backoff_base": 0.01, "backoff_cap": 0.05, "max_retries": 3, "timeout": 10.0}
-    values.update(overrides)
-    return RetryPolicy(**values)  # type: ignore[arg-type]
-
-
-def make_client(
-    sandbox: Sandbox,
-    platform: str,
-    account_id: str | None = None,
-    token: str = "test-token-s3cr3t",
-    policy: RetryPolicy | None = None,
-) -> PlatformClient:
-    """A real client of `platform` talking HTTP to the emulator."""
-    account_id = account_id or sandbox.world.accounts(platform)[0].account_id
-    sandbox.grant(platform, token, account_id)
-    session = make_session(platform, sandbox.base_url(platform), policy=policy or fast_policy())
-    return client_class(platform)(session, account_id, token)
-
-
 @pytest.fixture
 def caplog_all(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    """An accounts file naming every emulator account, each with its own token variable."""
+    clock = Clock(datetime(2026, 11, 20, 6, tzinfo=UTC))
+    with Sandbox(SandboxConfig(), clock=clock) as sandbox, dg.instance_for_test() as instance:
+        entries, tokens = [], {}
+        for platform in PLATFORMS:
+            for account in sandbox.world.accounts(platform):
+                env = token_env(platform, account.account_id)
+                token = f"s3cret-{platform}-{account.account_id[-6:]}-tok"
+                monkeypatch.setenv(env, token)
+                tokens[(platform, account.account_id)] = token
+                sandbox.grant(platform, token, account.account_id)
+                entries.append(
+                    {
+                        "platform": platform,
+                        "account_id": account.account_id,
+                        "name": account.name,
+                        "token_env": env,
+                    }
+                )
+        accounts = tmp_path / "accounts.yaml"
+        accounts.write_text(yaml.safe_dump({"accounts": entries}))
+        data_dir = tmp_path / "data"
+        monkeypatch.setenv("SOCIAL_PIPELINE_ACCOUNTS", str(accounts))
+        monkeypatch.setenv("SOCIAL_PIPELINE_DATA_DIR", str(data_dir))
+        for name, url in sandbox.env().items():
+            monkeypatch.setenv(name, url)
+        yield Deployment(sandbox, clock, data_dir, tokens, instance)

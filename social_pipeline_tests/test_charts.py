@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 
-from social_pipeline.charts import follower_growth_markdown, sparkline
+from social_pipeline.operations.render import follower_growth_markdown, sparkline
 
 
 def test_a_sparkline_scales_between_its_own_extremes() -> None:

@@ -13,8 +13,8 @@ import dagster as dg
 import pytest
 import requests
 
-from social_pipeline.cli import main as cli
-from social_pipeline_tests.pipeline_helpers import Deployment
+from social_pipeline.app.cli import main as cli
+from social_pipeline_tests.helpers import Deployment
 
 DAY = date(2026, 11, 19)
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def test_reading_before_any_collection_says_what_to_run(
 
 def test_the_sandbox_command_serves_the_six_apis_for_other_processes() -> None:
     server = subprocess.Popen(
-        [sys.executable, "-m", "social_pipeline.cli", "sandbox", "--accounts", "1"],
+        [sys.executable, "-m", "social_pipeline.app.cli", "sandbox", "--accounts", "1"],
         stdout=subprocess.PIPE,
         text=True,
     )

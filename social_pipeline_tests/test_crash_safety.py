@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from social_pipeline import raw
-from social_pipeline.collect import collect_platform
-from social_pipeline.settings import load_settings
-from social_pipeline_tests.pipeline_helpers import Deployment
+from social_pipeline.environment import load_environment
+from social_pipeline.operations.collect import collect_platform
+from social_pipeline.storage import files, raw
+from social_pipeline_tests.helpers import Deployment
 
 DAY = date(2026, 11, 19)
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def test_a_full_disk_fails_naming_the_file_and_keeps_the_previous_pull(
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    settings = load_settings()
+    settings = load_environment()
     collect_platform(settings, "x", DAY, base_url=settings.base_urls["x"])
     folder = raw.partition_dir(d.data_dir, "x", DAY)
     landed = sorted(folder.glob("*.jsonl.gz"))
@@ -36,7 +36,7 @@ def test_a_full_disk_fails_naming_the_file_and_keeps_the_previous_pull(
     def no_space(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(raw.os, "fsync", no_space)
+    monkeypatch.setattr(files.os, "fsync", no_space)
     with pytest.raises(OSError) as caught:
         collect_platform(settings, "x", DAY, base_url=settings.base_urls["x"])
 
@@ -56,9 +56,16 @@ def test_a_killed_collection_leaves_the_last_warehouse_readable_and_the_next_run
     }
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    collect = [sys.executable, "-m", "social_pipeline.cli", "collect", "--date", DAY.isoformat()]
+    collect = [
+        sys.executable,
+        "-m",
+        "social_pipeline.app.cli",
+        "collect",
+        "--date",
+        DAY.isoformat(),
+    ]
     assert subprocess.run(collect, env=env, capture_output=True, timeout=300).returncode == 0
-    from social_pipeline.warehouse import query
+    from social_pipeline.storage.warehouse import query
 
     data = tmp_path / "data"
     first = query(data, "SELECT count(*) AS n FROM social_posts")["n"][0]

@@ -10,10 +10,15 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from social_pipeline import lake
 from social_pipeline.clients.http import RateLimitWindow
-from social_pipeline.lake_records import COLLECTION_JOBS, RATE_LIMITS, jobs_frame, rate_limits_frame
-from social_pipeline.normalize.schema import ENGAGEMENT, FOLLOWERS, conform
+from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, conform
+from social_pipeline.storage import lake
+from social_pipeline.storage.lake_records import (
+    COLLECTION_JOBS,
+    RATE_LIMITS,
+    jobs_frame,
+    rate_limits_frame,
+)
 
 DAY = date(2026, 11, 20)
 COLLECTED = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)

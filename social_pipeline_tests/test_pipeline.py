@@ -11,11 +11,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from social_pipeline.platforms import PLATFORMS
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.window import CollectionWindow
 from social_pipeline.sandbox.server import Fault
-from social_pipeline.warehouse_sql import TABLES as WAREHOUSE_TABLES
-from social_pipeline.window import CollectionWindow
-from social_pipeline_tests.pipeline_helpers import Deployment, files_containing
+from social_pipeline.storage.warehouse_sql import TABLES as WAREHOUSE_TABLES
+from social_pipeline_tests.helpers import Deployment, files_containing
 
 DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
 TABLES = [name for name, _, _ in WAREHOUSE_TABLES]  # every table the lake feeds

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from social_pipeline.normalize.field_map import field_map_markdown
+from social_pipeline.app.field_map import field_map_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_readme_field_map_is_the_one_the_normalizers_declare() -> None:
     assert field_map_markdown() in (ROOT / "README.md").read_text(), (
-        "README field map is stale: python -m social_pipeline.normalize.field_map > paste it"
+        "README field map is stale: python -m social_pipeline.app.field_map > paste it"
     )
 
 

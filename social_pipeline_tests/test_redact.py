@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from social_pipeline.redact import REDACTED, Redactor
+from social_pipeline.clients.redaction import REDACTED, Redactor
 
 
 def test_known_tokens_and_credential_shapes_are_removed_from_text() -> None:

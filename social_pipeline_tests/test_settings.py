@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from social_pipeline.settings import (
+from social_pipeline.core.settings import (
     SANDBOX_DEFAULT_TOKEN,
     SettingsError,
     check_tokens,
     load_accounts,
     load_settings,
 )
+from social_pipeline.environment import load_environment
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -93,7 +94,8 @@ def test_a_missing_token_variable_names_the_account_and_the_variable(tmp_path: P
 
 
 def test_without_an_accounts_file_the_sandbox_has_accounts_on_every_platform() -> None:
-    settings = load_settings({})
+    assert load_settings({}).accounts == ()  # settings alone never reach into the sandbox
+    settings = load_environment({})
     assert settings.is_sandbox
     platforms = {a.platform for a in settings.accounts}
     assert platforms == {"facebook", "instagram", "x", "linkedin", "youtube", "tiktok"}
@@ -103,7 +105,7 @@ def test_without_an_accounts_file_the_sandbox_has_accounts_on_every_platform() -
 
 
 def test_environment_overrides_data_dir_base_urls_and_window(tmp_path: Path) -> None:
-    settings = load_settings(
+    settings = load_environment(
         {
             "SOCIAL_PIPELINE_DATA_DIR": str(tmp_path / "d"),
             "SOCIAL_PIPELINE_X_BASE_URL": "http://127.0.0.1:9/x/",

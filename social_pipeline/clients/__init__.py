@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
-
 from social_pipeline.clients.base import PlatformClient, RawPage
 from social_pipeline.clients.http import ApiSession, RetryPolicy
-from social_pipeline.platforms import PLATFORMS
-from social_pipeline.redact import Redactor
+from social_pipeline.clients.redaction import Redactor
 
-__all__ = ["PlatformClient", "RawPage", "client_class", "make_session"]
-
-
-def client_class(platform: str) -> type[PlatformClient]:
-    """The client class for a platform key (`x` -> `clients.x.XClient`)."""
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}")
-    module = importlib.import_module(f"social_pipeline.clients.{platform}")
-    return module.CLIENT
+__all__ = ["PlatformClient", "RawPage", "open_session"]
 
 
-def make_session(
+def open_session(
+    client: type[PlatformClient],
     platform: str,
     base_url: str,
     *,
     policy: RetryPolicy | None = None,
     redactor: Redactor | None = None,
 ) -> ApiSession:
-    """An ApiSession wired to the platform's own error classification and quota headers."""
-    cls = client_class(platform)
+    """An ApiSession wired to the client's own error classification and quota headers."""
     return ApiSession(
         platform=platform,
         base_url=base_url.rstrip("/"),
-        classify=cls.classify,
-        observe=cls.observe,
+        classify=client.classify,
+        observe=client.observe,
         policy=policy or RetryPolicy(),
         redactor=redactor or Redactor(),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -12,7 +12,7 @@ import requests
 
 from social_pipeline.clients.errors import ApiError, MalformedResponse
 from social_pipeline.clients.http import ApiResponse, ApiSession, RateLimitWindow
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 PAGE_KINDS = ("profile", "posts", "metrics")
 
@@ -137,6 +137,24 @@ class PlatformClient(ABC):
             yield from self.fetch_metrics(post_ids)
         except MalformedResponse as exc:
             yield self.malformed_page("metrics", exc)
+            raise
+
+    def get_for_account(
+        self,
+        path: str,
+        endpoint: str,
+        params: Mapping[str, Any] | None,
+        auth_headers: Mapping[str, str],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """One GET whose error, unless it already names an account, names this one."""
+        try:
+            return self.http.get(
+                path, endpoint=endpoint, params=params, headers=headers, auth_headers=auth_headers
+            )
+        except ApiError as exc:
+            exc.account_id = exc.account_id or self.account_id
             raise
 
     def malformed_page(self, kind: str, exc: MalformedResponse) -> RawPage:

@@ -72,3 +72,14 @@ class PermanentError(ApiError):
     """A request the platform will never accept (bad id, bad parameter, usage cap)."""
 
     error_class = "permanent"
+
+
+def refused(detail: str, *, platform: str, endpoint: str, status: int) -> ApiError:
+    """An HTTP error no platform-specific rule named: a 5xx is worth retrying, else not."""
+    if status >= 500:
+        return TransientError(
+            f"server error ({detail})", platform=platform, endpoint=endpoint, status=status
+        )
+    return PermanentError(
+        f"request refused ({detail})", platform=platform, endpoint=endpoint, status=status
+    )

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from social_pipeline.clients.base import RawPage, batches
 from social_pipeline.clients.graph import GraphClient
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 # Engagement is read as fields of the post, so the listing carries current counts.
 # `shares` is omitted by Graph when a post has none (the normalizer reads that as 0).
@@ -26,14 +26,9 @@ class FacebookClient(GraphClient):
     platform = "facebook"
     metrics_in_listing = True
     ids_per_call: ClassVar[int] = 50  # Graph's maximum for `?ids=`
-
-    def fetch_profile(self) -> RawPage:
-        """`GET /{page-id}?fields=followers_count,fan_count,name`: follows and Page likes."""
-        endpoint = f"GET /{self.version}/{{page-id}}"
-        response = self._get(
-            f"/{self.version}/{self.account_id}", endpoint, {"fields": PROFILE_FIELDS}
-        )
-        return RawPage.from_response("profile", response)
+    # `GET /{page-id}?fields=followers_count,fan_count,name`: follows and Page likes.
+    profile_node = "page-id"
+    profile_fields = PROFILE_FIELDS
 
     def list_posts(self, window: CollectionWindow) -> Iterator[RawPage]:
         """`GET /{page-id}/posts` with `since`/`until` (epoch s), following `paging.next`.
@@ -63,6 +58,3 @@ class FacebookClient(GraphClient):
         for chunk in batches(post_ids, self.ids_per_call):
             params = {"ids": ",".join(chunk), "fields": METRIC_FIELDS}
             yield RawPage.from_response("metrics", self._get(f"/{self.version}/", endpoint, params))
-
-
-CLIENT = FacebookClient

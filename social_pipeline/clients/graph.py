@@ -13,21 +13,15 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-import requests
+from requests import Response
 
+import social_pipeline.clients.errors as errors
 from social_pipeline.clients.base import PlatformClient, RawPage
-from social_pipeline.clients.errors import (
-    ApiError,
-    AuthError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 from social_pipeline.clients.http import ApiResponse, ApiSession, RateLimitWindow
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.platforms import GRAPH_TIME
+from social_pipeline.core.window import CollectionWindow
 
 GRAPH_VERSION = "v24.0"
-GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
 
 # 4 app, 17 user, 32 page, 341 app, 613 custom; 800xx are Business Use Case limits
 # (80001 Pages, 80002 Instagram, ...).
@@ -85,6 +79,10 @@ class GraphClient(PlatformClient):
 
     api_version: ClassVar[str] = GRAPH_VERSION
     page_size: ClassVar[int] = 100
+    # The account's node as Graph's docs name it (`page-id`, `ig-user-id`), labelling the
+    # profile endpoint, and the fields its profile is read with.
+    profile_node: ClassVar[str]
+    profile_fields: ClassVar[str]
 
     def __init__(
         self,
@@ -98,6 +96,14 @@ class GraphClient(PlatformClient):
         super().__init__(http, account_id, token)
         self.version = api_version or self.api_version
         self.limit = page_size or self.page_size
+
+    def fetch_profile(self) -> RawPage:
+        """`GET /{node}?fields=...`: the account's counts as of now."""
+        endpoint = f"GET /{self.version}/{{{self.profile_node}}}"
+        response = self._get(
+            f"/{self.version}/{self.account_id}", endpoint, {"fields": self.profile_fields}
+        )
+        return RawPage.from_response("profile", response)
 
     def _pages_in_window(
         self,
@@ -126,7 +132,7 @@ class GraphClient(PlatformClient):
                 return
 
     @classmethod
-    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+    def classify(cls, response: Response, body: Any, endpoint: str) -> errors.ApiError | None:
         """Map a Graph `error` object to a typed error by its code (the status is 400 for most)."""
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
@@ -140,9 +146,9 @@ class GraphClient(PlatformClient):
         )
         where = {"platform": cls.platform, "endpoint": endpoint, "status": response.status_code}
         if code in TOKEN_CODES:
-            return AuthError(f"access token invalid, expired or revoked ({detail})", **where)
+            return errors.AuthError(f"access token invalid, expired or revoked ({detail})", **where)
         if code in THROTTLE_CODES or 80000 <= code < 81000:
-            return RateLimited(
+            return errors.RateLimited(
                 detail, reset_at=regain_at(response.headers, datetime.now(UTC)), **where
             )
         if (
@@ -150,15 +156,15 @@ class GraphClient(PlatformClient):
             or code in TRANSIENT_CODES
             or response.status_code >= 500
         ):
-            return TransientError(detail, **where)
+            return errors.TransientError(detail, **where)
         # (#10) on insights means "not enough viewers", a property of the media.
         if (code == 10 and "/insights" not in endpoint) or 200 <= code < 300:
-            return AuthError(f"token lacks a permission ({detail})", **where)
-        return PermanentError(detail, **where)
+            return errors.AuthError(f"token lacks a permission ({detail})", **where)
+        return errors.PermanentError(detail, **where)
 
     @classmethod
     def observe(
-        cls, response: requests.Response, endpoint: str, observed_at: datetime
+        cls, response: Response, endpoint: str, observed_at: datetime
     ) -> RateLimitWindow | None:
         """Usage headers as a window in percent: `remaining` is 100 minus the worst usage.
 
@@ -189,12 +195,8 @@ class GraphClient(PlatformClient):
         The token goes in an `Authorization: Bearer` header, which Graph accepts like the
         `access_token` parameter: a URL is logged by urllib3 at DEBUG level, a header is not.
         """
-        try:
-            auth = {"Authorization": f"Bearer {self.token}"}
-            return self.http.get(path, endpoint=endpoint, params=params, auth_headers=auth)
-        except ApiError as exc:
-            exc.account_id = exc.account_id or self.account_id
-            raise
+        auth = {"Authorization": f"Bearer {self.token}"}
+        return self.get_for_account(path, endpoint, params, auth)
 
     def _pages(self, path: str, endpoint: str, params: Mapping[str, Any]) -> Iterator[ApiResponse]:
         """Pages of an edge following `paging.next`, fetched only as the caller asks.

@@ -19,20 +19,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-from social_pipeline.clients.errors import (
-    ApiError,
-    AuthError,
-    MalformedResponse,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
-from social_pipeline.redact import SECRET_KEYS, Redactor, install_log_redaction
+import social_pipeline.clients.errors as errors
+from social_pipeline.clients.redaction import SECRET_KEYS, Redactor, install_log_redaction
 
 log = logging.getLogger("social_pipeline.http")
 install_log_redaction()
 
-Classifier = Callable[[requests.Response, Any, str], ApiError | None]
+Classifier = Callable[[requests.Response, Any, str], errors.ApiError | None]
 Observer = Callable[[requests.Response, str, datetime], "RateLimitWindow | None"]
 
 
@@ -182,9 +175,9 @@ class ApiSession:
                 outcome.json_body = self.redactor.data(json_body)
                 return outcome
             error = outcome
-            if isinstance(error, AuthError | PermanentError):
+            if isinstance(error, errors.AuthError | errors.PermanentError):
                 raise error
-            if isinstance(error, RateLimited):
+            if isinstance(error, errors.RateLimited):
                 wait = self._seconds_until(error.reset_at)
                 if wait is None:
                     if attempt >= self.policy.max_retries:
@@ -215,7 +208,7 @@ class ApiSession:
         endpoint: str,
         json_body: Any,
         headers: dict[str, str],
-    ) -> ApiResponse | ApiError:
+    ) -> ApiResponse | errors.ApiError:
         try:
             response = self.session.request(
                 method,
@@ -225,13 +218,13 @@ class ApiSession:
                 timeout=self.policy.timeout,
             )
         except requests.Timeout as exc:
-            return TransientError(
+            return errors.TransientError(
                 f"timed out: {self.redactor.text(str(exc))}",
                 platform=self.platform,
                 endpoint=endpoint,
             )
         except requests.ConnectionError as exc:
-            return TransientError(
+            return errors.TransientError(
                 f"connection failed: {self.redactor.text(str(exc))}",
                 platform=self.platform,
                 endpoint=endpoint,
@@ -247,7 +240,7 @@ class ApiSession:
         except (ValueError, json.JSONDecodeError):
             body = _NOT_JSON
         if body is _NOT_JSON and response.status_code < 500:
-            return MalformedResponse(
+            return errors.MalformedResponse(
                 f"response is not JSON ({response.headers.get('Content-Type', 'no content type')})",
                 platform=self.platform,
                 endpoint=endpoint,
@@ -256,11 +249,11 @@ class ApiSession:
             )
         error = self.classify(response, None if body is _NOT_JSON else body, endpoint)
         if error is None and response.status_code >= 500:
-            error = TransientError(
+            error = errors.TransientError(
                 f"server error {response.status_code}", platform=self.platform, endpoint=endpoint
             )
         if error is None and response.status_code >= 400:
-            error = PermanentError(
+            error = errors.PermanentError(
                 f"unexpected HTTP {response.status_code}",
                 platform=self.platform,
                 endpoint=endpoint,
@@ -269,7 +262,10 @@ class ApiSession:
         if error is not None:
             error.message = self.redactor.text(error.message)
             error.status = error.status or response.status_code
-            if isinstance(error, RateLimited | TransientError) and error.reset_at is None:
+            if (
+                isinstance(error, errors.RateLimited | errors.TransientError)
+                and error.reset_at is None
+            ):
                 error.reset_at = _retry_after(response, now)
             return error
         return ApiResponse(endpoint, method, "", {}, response.status_code, body, now)
@@ -283,7 +279,7 @@ class ApiSession:
             return
         wait = self._seconds_until(window.reset_at) or 0.0
         if wait > self.policy.max_rate_limit_wait:
-            raise RateLimited(
+            raise errors.RateLimited(
                 f"quota exhausted ({window.limit} per window)",
                 platform=self.platform,
                 endpoint=endpoint,

@@ -8,7 +8,7 @@ from typing import ClassVar
 from social_pipeline.clients.base import RawPage
 from social_pipeline.clients.errors import PermanentError
 from social_pipeline.clients.graph import GraphClient
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 MEDIA_FIELDS = (
     "id,caption,media_type,media_product_type,media_url,thumbnail_url,permalink,timestamp,"
@@ -23,14 +23,9 @@ class InstagramClient(GraphClient):
     metrics_in_listing = False
     # `impressions`, `plays` and `video_views` are retired; one retired metric fails a call.
     insight_metrics: ClassVar[str] = "reach,saved,shares,views"
-
-    def fetch_profile(self) -> RawPage:
-        """`GET /{ig-user-id}?fields=followers_count,follows_count,media_count,username`."""
-        endpoint = f"GET /{self.version}/{{ig-user-id}}"
-        response = self._get(
-            f"/{self.version}/{self.account_id}", endpoint, {"fields": PROFILE_FIELDS}
-        )
-        return RawPage.from_response("profile", response)
+    # `GET /{ig-user-id}?fields=followers_count,follows_count,media_count,username`.
+    profile_node = "ig-user-id"
+    profile_fields = PROFILE_FIELDS
 
     def list_posts(self, window: CollectionWindow) -> Iterator[RawPage]:
         """`GET /{ig-user-id}/media`, newest first, following `paging.next`.
@@ -70,6 +65,3 @@ class InstagramClient(GraphClient):
                     fetched_at=self.http.clock(),
                     error=str(exc),
                 )
-
-
-CLIENT = InstagramClient

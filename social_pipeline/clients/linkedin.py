@@ -14,19 +14,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
+from requests import Response
 
+import social_pipeline.clients.errors as errors
 from social_pipeline.clients.base import PlatformClient, RawPage, batches
-from social_pipeline.clients.errors import (
-    ApiError,
-    AuthError,
-    MalformedResponse,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 from social_pipeline.clients.http import ApiResponse, ApiSession, Verbatim
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 DEFAULT_VERSION = "202510"
 PROFILE = "GET /rest/networkSizes/{id}"
@@ -47,7 +40,7 @@ class LinkedInClient(PlatformClient):
         self.organization = f"urn:li:organization:{account_id}"
 
     @classmethod
-    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+    def classify(cls, response: Response, body: Any, endpoint: str) -> errors.ApiError | None:
         """LinkedIn's `{"message","serviceErrorCode","status"[,"code"]}` as a typed error."""
         status = response.status_code
         if status < 400:
@@ -56,21 +49,21 @@ class LinkedInClient(PlatformClient):
         detail = f"{error.get('code') or error.get('serviceErrorCode', '')} {error.get('message', '')}".strip()
         where = {"platform": cls.platform, "endpoint": endpoint, "status": status}
         if status == 426:
-            return PermanentError(
+            return errors.PermanentError(
                 f"the LinkedIn-Version header names a retired or unknown API version ({detail}); "
                 "set SOCIAL_PIPELINE_LINKEDIN_API_VERSION to a current YYYYMM release",
                 **where,
             )
         if status == 429:
             # Daily quotas per app and member; no header says when, the docs say midnight UTC.
-            return RateLimited(
+            return errors.RateLimited(
                 f"daily quota reached ({detail})", reset_at=_next_utc_midnight(), **where
             )
         if status in (401, 403):
-            return AuthError(f"access token rejected or lacking permission ({detail})", **where)
-        if status >= 500:
-            return TransientError(f"server error ({detail})", **where)
-        return PermanentError(f"request refused ({detail})", **where)
+            return errors.AuthError(
+                f"access token rejected or lacking permission ({detail})", **where
+            )
+        return errors.refused(detail, **where)
 
     def fetch_profile(self) -> RawPage:
         """`GET /rest/networkSizes/{org urn}`: follower count only (no following/posts)."""
@@ -135,17 +128,13 @@ class LinkedInClient(PlatformClient):
 
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None) -> ApiResponse:
         """One GET with LinkedIn's version headers; errors name this account."""
-        try:
-            return self.http.get(
-                path,
-                endpoint=endpoint,
-                params=params,
-                headers={"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"},
-                auth_headers={"Authorization": f"Bearer {self.token}"},
-            )
-        except ApiError as exc:
-            exc.account_id = exc.account_id or self.account_id
-            raise
+        return self.get_for_account(
+            path,
+            endpoint,
+            params,
+            {"Authorization": f"Bearer {self.token}"},
+            headers={"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"},
+        )
 
 
 def restli_list(urns: Sequence[str]) -> Verbatim:
@@ -157,7 +146,7 @@ def _list_of(response: ApiResponse, key: str) -> list[Any]:
     """The page's item list; a JSON body without one is as unusable as HTML."""
     items = response.body.get(key) if isinstance(response.body, dict) else None
     if not isinstance(items, list):
-        raise MalformedResponse(
+        raise errors.MalformedResponse(
             f"response has no {key!r} list",
             platform="linkedin",
             endpoint=response.endpoint,
@@ -177,6 +166,3 @@ def _millis(element: dict[str, Any]) -> int | None:
 
 def _next_utc_midnight() -> datetime:
     return datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
-
-
-CLIENT = LinkedInClient

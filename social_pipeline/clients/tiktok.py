@@ -5,19 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-import requests
+from requests import Response
 
+import social_pipeline.clients.errors as errors
 from social_pipeline.clients.base import PlatformClient, RawPage, batches
-from social_pipeline.clients.errors import (
-    ApiError,
-    AuthError,
-    MalformedResponse,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 from social_pipeline.clients.http import ApiSession
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 USER_FIELDS = "open_id,display_name,follower_count,following_count,likes_count,video_count"
 VIDEO_FIELDS = (
@@ -49,7 +42,7 @@ class TikTokClient(PlatformClient):
         self._auth = {"Authorization": f"Bearer {token}"}
 
     @classmethod
-    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+    def classify(cls, response: Response, body: Any, endpoint: str) -> errors.ApiError | None:
         """TikTok puts the verdict in `error.code`, "ok" on success.
 
         `rate_limit_exceeded` (429) comes with no reset time (a sliding one-minute window),
@@ -62,15 +55,15 @@ class TikTokClient(PlatformClient):
         code = error.get("code") if isinstance(error, dict) else None
         message = f"{code}: {error.get('message') or ''}".rstrip(": ") if code else f"HTTP {status}"
         if code == "rate_limit_exceeded" or status == 429:
-            return RateLimited(message, **where)
+            return errors.RateLimited(message, **where)
         if code in AUTH_CODES or status == 401:
-            return AuthError(message, **where)
+            return errors.AuthError(message, **where)
         if code == "internal_error" or status >= 500:
-            return TransientError(message, **where)
+            return errors.TransientError(message, **where)
         if status >= 400 or (code is not None and code != "ok"):
-            return PermanentError(message, **where)
+            return errors.PermanentError(message, **where)
         if code is None or not isinstance(body.get("data"), dict):
-            return MalformedResponse(
+            return errors.MalformedResponse(
                 "expected the data/error envelope", body_text=str(body)[:2000], **where
             )
         return None
@@ -89,7 +82,7 @@ class TikTokClient(PlatformClient):
         )
         open_id = (response.body["data"].get("user") or {}).get("open_id")
         if open_id is not None and open_id != self.account_id:
-            raise AuthError(
+            raise errors.AuthError(
                 f"the token belongs to open_id {open_id}, not this account",
                 platform=self.platform,
                 endpoint=self.PROFILE,
@@ -144,9 +137,6 @@ class TikTokClient(PlatformClient):
                 auth_headers=self._auth,
             )
             yield RawPage.from_response("metrics", response)
-
-
-CLIENT = TikTokClient
 
 
 def _epoch_s(value: Any) -> int | None:

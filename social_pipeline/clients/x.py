@@ -6,19 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import requests
+from requests import Response
 
+import social_pipeline.clients.errors as errors
 from social_pipeline.clients.base import PlatformClient, RawPage, batches
-from social_pipeline.clients.errors import (
-    ApiError,
-    AuthError,
-    MalformedResponse,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 from social_pipeline.clients.http import ApiSession, RateLimitWindow
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 # The same tweet shape from the timeline and from the lookup, so one normalizer reads both.
 TWEET_PARAMS = {
@@ -64,7 +57,7 @@ class XClient(PlatformClient):
     # -- errors and quota -------------------------------------------------------------
 
     @classmethod
-    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+    def classify(cls, response: Response, body: Any, endpoint: str) -> errors.ApiError | None:
         """X errors are problem+json; a 429 is a rate limit unless it is the usage cap.
 
         The monthly usage cap is also a 429 (type `.../problems/usage-capped`) but no
@@ -77,27 +70,31 @@ class XClient(PlatformClient):
         problem = _problem(body)
         if status == 429:
             if USAGE_CAPPED in problem.get("type", ""):
-                return PermanentError(f"usage cap exceeded: {problem.get('detail', '')}", **where)
-            return RateLimited(
+                return errors.PermanentError(
+                    f"usage cap exceeded: {problem.get('detail', '')}", **where
+                )
+            return errors.RateLimited(
                 problem.get("detail") or "Too Many Requests", reset_at=_reset_at(response), **where
             )
         if status in (401, 403):
-            return AuthError(_describe(problem, "token rejected"), **where)
+            return errors.AuthError(_describe(problem, "token rejected"), **where)
         if status >= 500:
-            return TransientError(_describe(problem, "server error"), **where)
+            return errors.TransientError(_describe(problem, "server error"), **where)
         if status >= 400:
-            return PermanentError(_describe(problem, "request refused"), **where)
+            return errors.PermanentError(_describe(problem, "request refused"), **where)
         if not isinstance(body, dict):
-            return MalformedResponse("expected a JSON object", body_text=str(body)[:2000], **where)
+            return errors.MalformedResponse(
+                "expected a JSON object", body_text=str(body)[:2000], **where
+            )
         if endpoint != cls.LOOKUP and "data" not in body and body.get("errors"):
             first = body["errors"][0] if isinstance(body["errors"], list) else {}
             reason = first.get("detail") or first.get("message") or "request refused"
-            return PermanentError(f"{reason} ({first.get('type', 'no type')})", **where)
+            return errors.PermanentError(f"{reason} ({first.get('type', 'no type')})", **where)
         return None
 
     @classmethod
     def observe(
-        cls, response: requests.Response, endpoint: str, observed_at: datetime
+        cls, response: Response, endpoint: str, observed_at: datetime
     ) -> RateLimitWindow | None:
         """X sends `x-rate-limit-limit/remaining/reset` (reset in epoch seconds) on every answer."""
         headers = response.headers
@@ -166,9 +163,6 @@ class XClient(PlatformClient):
             yield RawPage.from_response("metrics", response)
 
 
-CLIENT = XClient
-
-
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -206,6 +200,6 @@ def _int(text: str | None) -> int | None:
     return int(text) if text is not None and text.strip().isdigit() else None
 
 
-def _reset_at(response: requests.Response) -> datetime | None:
+def _reset_at(response: Response) -> datetime | None:
     reset = _int(response.headers.get("x-rate-limit-reset"))
     return datetime.fromtimestamp(reset, tz=UTC) if reset is not None else None

@@ -14,19 +14,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
+from requests import Response
 
+import social_pipeline.clients.errors as errors
 from social_pipeline.clients.base import PlatformClient, RawPage, batches
-from social_pipeline.clients.errors import (
-    ApiError,
-    AuthError,
-    MalformedResponse,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 from social_pipeline.clients.http import ApiResponse, ApiSession
-from social_pipeline.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow
 
 PROFILE = "GET /youtube/v3/channels"
 POSTS = "GET /youtube/v3/playlistItems"
@@ -57,7 +50,7 @@ class YouTubeClient(PlatformClient):
         self.uploads_playlist: str | None = None  # learnt from the profile
 
     @classmethod
-    def classify(cls, response: requests.Response, body: Any, endpoint: str) -> ApiError | None:
+    def classify(cls, response: Response, body: Any, endpoint: str) -> errors.ApiError | None:
         """Google's `{"error":{"code","message","errors":[{"domain","reason"}]}}` as a typed error."""
         status = response.status_code
         if status < 400:
@@ -72,17 +65,15 @@ class YouTubeClient(PlatformClient):
         where = {"platform": cls.platform, "endpoint": endpoint, "status": status}
         if "quotaExceeded" in reasons:
             # The project's daily quota: nothing succeeds until midnight Pacific time.
-            return RateLimited(
+            return errors.RateLimited(
                 f"daily quota exhausted ({detail})", reset_at=_next_pacific_midnight(), **where
             )
         if status == 429 or reasons & _THROTTLES:
             # A short per-user window; the session honours Retry-After, else backs off.
-            return RateLimited(f"throttled ({detail})", **where)
+            return errors.RateLimited(f"throttled ({detail})", **where)
         if status == 401 or reasons & _AUTH_REASONS or "API_KEY_INVALID" in reasons:
-            return AuthError(f"API key or access token rejected ({detail})", **where)
-        if status >= 500:
-            return TransientError(f"server error ({detail})", **where)
-        return PermanentError(f"request refused ({detail})", **where)
+            return errors.AuthError(f"API key or access token rejected ({detail})", **where)
+        return errors.refused(detail, **where)
 
     def fetch_profile(self) -> RawPage:
         """`channels.list?part=snippet,statistics,contentDetails&id=`; keeps the uploads playlist id."""
@@ -93,7 +84,7 @@ class YouTubeClient(PlatformClient):
         )
         items = _items(response)
         if not items:
-            raise PermanentError(
+            raise errors.PermanentError(
                 "no such channel (channels.list returned no items)",
                 platform=self.platform,
                 endpoint=PROFILE,
@@ -154,17 +145,13 @@ class YouTubeClient(PlatformClient):
             auth = {"Authorization": f"Bearer {self.token}"}
         else:
             auth = {"X-Goog-Api-Key": self.token}
-        try:
-            return self.http.get(path, endpoint=endpoint, params=params, auth_headers=auth)
-        except ApiError as exc:
-            exc.account_id = exc.account_id or self.account_id
-            raise
+        return self.get_for_account(path, endpoint, params, auth)
 
 
 def _items(response: ApiResponse) -> list[Any]:
     """The page's `items` (absent means none); a body that is not an object is unusable."""
     if not isinstance(response.body, dict) or not isinstance(response.body.get("items", []), list):
-        raise MalformedResponse(
+        raise errors.MalformedResponse(
             "response has no 'items' list",
             platform="youtube",
             endpoint=response.endpoint,
@@ -194,6 +181,3 @@ def _published(item: Any) -> datetime | None:
 def _next_pacific_midnight() -> datetime:
     tomorrow = datetime.now(PACIFIC).date() + timedelta(days=1)
     return datetime.combine(tomorrow, time.min, tzinfo=PACIFIC).astimezone(UTC)
-
-
-CLIENT = YouTubeClient

@@ -3,10 +3,11 @@
 import dagster as dg
 
 from social_pipeline.defs.partitions import daily_partitions
-from social_pipeline.defs.resources import PipelineResource
+from social_pipeline.defs.resources import SettingsResource
 from social_pipeline.defs.warehouse_assets import SPECS as WAREHOUSE_SPECS
-from social_pipeline.replay import replay_dead_letters
-from social_pipeline.store import NORMALIZED_TABLES
+from social_pipeline.operations.replay import plan_replay
+from social_pipeline.operations.store import NORMALIZED_TABLES
+from social_pipeline.storage.dead_letters import request_replay
 
 collect_day = dg.define_asset_job(
     "collect_day",
@@ -36,38 +37,35 @@ class ReplayConfig(dg.Config):
     account_id: str = ""
 
 
-@dg.op(
-    description="Collect dead-lettered accounts again, then refresh their days and the warehouse."
-)
-def replay_dead_letters_op(
-    context: dg.OpExecutionContext, config: ReplayConfig, pipeline: PipelineResource
+@dg.op(description="Ask the replay sensor to collect dead-lettered accounts again.")
+def request_dead_letter_replay(
+    context: dg.OpExecutionContext, config: ReplayConfig, settings: SettingsResource
 ) -> None:
-    settings = pipeline.settings()
-    with pipeline.base_urls(settings) as urls:
-        jobs = replay_dead_letters(
-            settings,
-            urls,
-            platform=config.platform or None,
-            account_id=config.account_id or None,
-            progress=context.log.info,
-        )
-    for job in jobs:
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=f"raw_{job['platform']}",
-                partition=job["partition_date"],
-                metadata={"account": job["account_id"], "status": job["status"], "replay": True},
-            )
-        )
-    failed = [j for j in jobs if j["status"] != "success"]
-    context.log.info(f"replayed {len(jobs)} account collections, {len(failed)} still failing")
-    if failed:
-        raise dg.Failure(
-            description=f"{len(failed)} replayed collections failed again",
-            metadata={"errors": dg.MetadataValue.md("\n".join(f"- {j['error']}" for j in failed))},
-        )
+    loaded = settings.load()
+    planned = plan_replay(
+        loaded,
+        platform=config.platform or None,
+        account_id=config.account_id or None,
+        progress=context.log.info,
+    )
+    if not planned:
+        context.log.info("no open dead letters match; nothing to replay")
+        return
+    request_replay(loaded.data_dir, context.run_id, config.platform, config.account_id)
+    context.log.info(
+        f"replay requested for {sum(len(r.account_ids) for r in planned)} accounts on "
+        f"{len(planned)} platform-days; the replay_dead_letters sensor launches their runs"
+    )
 
 
-@dg.job(description="Replay dead letters: one click in the UI, or `social-pipeline replay`.")
+@dg.job(
+    description="Replay dead letters: the replay_dead_letters sensor launches runs of the "
+    "raw assets for those accounts and days (or run `social-pipeline replay`)."
+)
 def replay_dead_letters_job() -> None:
-    replay_dead_letters_op()
+    request_dead_letter_replay()
+
+
+@dg.definitions
+def definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[collect_day, replay_dead_letters_job])

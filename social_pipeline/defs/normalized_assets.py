@@ -5,19 +5,23 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from social_pipeline import lake
-from social_pipeline.charts import follower_growth_markdown
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.window import parse_day
 from social_pipeline.defs.partitions import daily_partitions
-from social_pipeline.defs.resources import PipelineResource
-from social_pipeline.platforms import PLATFORMS
-from social_pipeline.quality import (
+from social_pipeline.defs.resources import SettingsResource
+from social_pipeline.operations.quality import (
     duplicate_posts,
     follower_drops,
-    markdown_rows,
     negative_followers,
 )
-from social_pipeline.store import store_day
-from social_pipeline.window import parse_day
+from social_pipeline.operations.render import (
+    counts_by_platform,
+    follower_growth_markdown,
+    markdown_rows,
+    preview_markdown,
+)
+from social_pipeline.operations.store import store_day
+from social_pipeline.storage import lake
 
 RAW_KEYS = [dg.AssetKey(f"raw_{p}") for p in PLATFORMS]
 
@@ -74,24 +78,24 @@ FRESHNESS = dg.FreshnessPolicy.time_window(
     check_specs=CHECKS,
     partitions_def=daily_partitions,
 )
-def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  # noqa: ANN201
+def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  # noqa: ANN201
     """Normalize every platform's raw pulls of the day and write the lake partitions.
 
     One step for the three tables: engagement rates need the same day's followers, and
     the raw pages are read once.
     """
-    settings = pipeline.settings()
-    stored = store_day(settings.data_dir, parse_day(context.partition_key))
+    loaded = settings.load()
+    stored = store_day(loaded.data_dir, parse_day(context.partition_key))
     frames = stored.frames
     quarantined = frames.quarantine.height
     if quarantined:
         context.log.warning(f"{quarantined} malformed records quarantined for {stored.day}")
     previous = lake.read_table(
-        settings.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)]
+        loaded.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)]
     )
     yield from _checks(frames.posts, frames.followers, previous)
     history = lake.read_table(
-        settings.data_dir,
+        loaded.data_dir,
         "follower_snapshots",
         [stored.day - timedelta(days=n) for n in range(28, -1, -1)],
     )
@@ -112,8 +116,8 @@ def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  
             metadata={
                 "rows": frame.height,
                 "quarantined": quarantined,
-                "by_platform": dg.MetadataValue.md(_counts(frame)),
-                "preview": dg.MetadataValue.md(_preview(frame)),
+                "by_platform": dg.MetadataValue.md(counts_by_platform(frame)),
+                "preview": dg.MetadataValue.md(preview_markdown(frame)),
                 "path": dg.MetadataValue.path(str(path)),
                 **extra.get(key, {}),
             },
@@ -121,47 +125,31 @@ def normalized(context: dg.AssetExecutionContext, pipeline: PipelineResource):  
 
 
 def _checks(posts: pl.DataFrame, followers: pl.DataFrame, previous: pl.DataFrame):  # noqa: ANN202
-    dupes = duplicate_posts(posts)
-    yield dg.AssetCheckResult(
-        asset_key="posts",
-        check_name="no_duplicate_post_ids",
-        passed=dupes.is_empty(),
-        metadata={"duplicates": dg.MetadataValue.md(markdown_rows(dupes))},
-    )
-    negative = negative_followers(followers)
-    yield dg.AssetCheckResult(
-        asset_key="follower_snapshots",
-        check_name="followers_not_negative",
-        passed=negative.is_empty(),
-        metadata={"rows": dg.MetadataValue.md(markdown_rows(negative))},
-    )
-    drops = follower_drops(followers, previous)
-    yield dg.AssetCheckResult(
-        asset_key="follower_snapshots",
-        check_name="no_follower_collapse",
-        passed=drops.is_empty(),
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"accounts": dg.MetadataValue.md(markdown_rows(drops))},
-    )
+    """Each check: its asset, name, offending rows (empty passes), and severity."""
+    for asset, name, rows, severity in (
+        ("posts", "no_duplicate_post_ids", duplicate_posts(posts), dg.AssetCheckSeverity.ERROR),
+        (
+            "follower_snapshots",
+            "followers_not_negative",
+            negative_followers(followers),
+            dg.AssetCheckSeverity.ERROR,
+        ),
+        (
+            "follower_snapshots",
+            "no_follower_collapse",
+            follower_drops(followers, previous),
+            dg.AssetCheckSeverity.WARN,
+        ),
+    ):
+        yield dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=name,
+            passed=rows.is_empty(),
+            severity=severity,
+            metadata={"rows": dg.MetadataValue.md(markdown_rows(rows))},
+        )
 
 
-def _counts(frame: pl.DataFrame) -> str:
-    if frame.is_empty():
-        return "no rows"
-    counts = frame.group_by("platform").len().sort("platform")
-    return "\n".join(
-        ["| platform | rows |", "|---|---|", *(f"| {p} | {n} |" for p, n in counts.iter_rows())]
-    )
-
-
-def _preview(frame: pl.DataFrame, rows: int = 5) -> str:
-    head = frame.head(rows).with_columns(pl.col(pl.List(pl.String)).list.join(" "))
-    if head.is_empty():
-        return "no rows"
-    header = "| " + " | ".join(head.columns) + " |"
-    rule = "|" + "---|" * len(head.columns)
-    body = [
-        "| " + " | ".join(str(v)[:40].replace("|", "/") for v in row) + " |"
-        for row in head.iter_rows()
-    ]
-    return "\n".join([header, rule, *body])
+@dg.definitions
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[normalized])

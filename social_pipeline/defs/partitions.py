@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from social_pipeline.settings import start_date
+from social_pipeline.core.settings import start_date
 
 # end_offset=1 makes today a partition too, so the hourly refresh can run it.
 daily_partitions = dg.DailyPartitionsDefinition(

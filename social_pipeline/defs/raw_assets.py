@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from social_pipeline.collect import PlatformPull, collect_platform
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.window import parse_day
 from social_pipeline.defs.partitions import daily_partitions
-from social_pipeline.defs.resources import PipelineResource
-from social_pipeline.platforms import PLATFORMS
-from social_pipeline.quality import uncollected_accounts
-from social_pipeline.window import parse_day
+from social_pipeline.defs.resources import ApiHostsResource, SettingsResource
+from social_pipeline.operations.collect import PlatformPull, collect_platform
+from social_pipeline.operations.quality import uncollected_accounts
 
 # Step retries are for crashes (disk full, killed worker), not API errors: those are
 # retried inside the HTTP layer and recorded per account, so a retry here re-pulls
@@ -46,13 +46,16 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
         ),
     )
     def _raw(
-        context: dg.AssetExecutionContext, config: CollectConfig, pipeline: PipelineResource
+        context: dg.AssetExecutionContext,
+        config: CollectConfig,
+        settings: SettingsResource,
+        apis: ApiHostsResource,
     ) -> dg.MaterializeResult:
-        settings = pipeline.settings()
+        loaded = settings.load()
         day = parse_day(context.partition_key)
-        with pipeline.base_urls(settings) as urls:
+        with apis.base_urls(loaded) as urls:
             pull = collect_platform(
-                settings,
+                loaded,
                 platform,
                 day,
                 base_url=urls[platform],
@@ -62,7 +65,7 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
             )
         for job in pull.failed:
             context.log.warning(f"{job['status']}: {job['error']}")
-        missing = uncollected_accounts(settings, platform, day)
+        missing = uncollected_accounts(loaded, platform, day)
         return dg.MaterializeResult(
             metadata=pull_metadata(pull),
             check_results=[
@@ -101,3 +104,8 @@ def pull_metadata(pull: PlatformPull) -> dict[str, dg.MetadataValue | int | floa
 
 
 raw_assets = [raw_asset(p) for p in PLATFORMS]
+
+
+@dg.definitions
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=raw_assets)

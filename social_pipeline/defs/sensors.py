@@ -1,38 +1,66 @@
-"""Sensors: first collections for new accounts; retries and dead letters for failed ones."""
+"""Sensors: first collections for new accounts; retries, dead letters and their replays."""
 
 import json
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from social_pipeline import raw
+from social_pipeline.core.settings import Account
 from social_pipeline.defs.jobs import accounts_config, collect_day, keys_for_platform
-from social_pipeline.defs.resources import PipelineResource
-from social_pipeline.recovery import plan_recovery, write_dead_letters
-from social_pipeline.settings import BACKFILL_DAYS_ENV, MAX_ATTEMPTS_ENV, Account
+from social_pipeline.defs.resources import SettingsResource
+from social_pipeline.operations.replay import plan_replay
+from social_pipeline.operations.retries import plan_recovery
+from social_pipeline.storage import raw
+from social_pipeline.storage.dead_letters import (
+    forget_replay_request,
+    pending_replay_requests,
+    write_dead_letters,
+)
 
 RETRY_DAYS = 3  # how far back failed days are still retried
 
 
-@dg.sensor(
-    job=collect_day,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="An account added to the accounts file gets its first collection (today, "
-    f"plus {BACKFILL_DAYS_ENV} earlier days). Removed accounts stop; their history stays.",
-)
-def new_accounts(context: dg.SensorEvaluationContext, pipeline: PipelineResource):  # noqa: ANN201
-    settings = pipeline.settings()
-    current = {raw.account_key(a.platform, a.account_id): a for a in settings.accounts}
+def collection_sensor(interval: int):  # noqa: ANN201
+    """Every sensor here launches `collect_day` runs and is on from the first start.
+
+    Each sensor's docstring is the description the UI shows.
+    """
+    return dg.sensor(
+        job=collect_day,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+
+
+def accounts_run(
+    platform: str, day: date, account_ids: tuple[str, ...] | list[str], run_key: str, **tags: str
+) -> dg.RunRequest:
+    """A run of one platform's raw asset (and everything downstream) for these accounts."""
+    return dg.RunRequest(
+        run_key=run_key,
+        partition_key=day.isoformat(),
+        asset_selection=keys_for_platform(platform),
+        run_config=accounts_config(platform, account_ids),
+        tags={**tags, "platform": platform},
+    )
+
+
+@collection_sensor(60)
+def new_accounts(context: dg.SensorEvaluationContext, settings: SettingsResource):  # noqa: ANN201
+    """An account added to the accounts file gets its first collection (today, plus
+    SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS earlier days). Removed accounts stop; their
+    history stays."""
+    loaded = settings.load()
+    current = {raw.account_key(a.platform, a.account_id): a for a in loaded.accounts}
     # First tick: anything already collected is not new; the rest is.
     known = (
         set(json.loads(context.cursor))
         if context.cursor
-        else raw.collected_accounts(settings.data_dir)
+        else raw.collected_accounts(loaded.data_dir)
     )
     new = [current[k] for k in sorted(current.keys() - known)]
     today = datetime.now(UTC).date()
-    days = [today - timedelta(days=n) for n in range(settings.new_account_backfill_days + 1)]
+    days = [today - timedelta(days=n) for n in range(loaded.new_account_backfill_days + 1)]
     context.update_cursor(json.dumps(sorted(current)))
     if not new:
         return dg.SkipReason(f"no new accounts among {len(current)}")
@@ -55,30 +83,22 @@ def first_collections(new: list[Account], total: int, day: date) -> list[dg.RunR
     for account in new:
         by_platform.setdefault(account.platform, []).append(account.account_id)
     return [
-        dg.RunRequest(
-            run_key=f"new:{platform}:{','.join(ids)}:{day}",
-            partition_key=day.isoformat(),
-            asset_selection=keys_for_platform(platform),
-            run_config=accounts_config(platform, ids),
-            tags={"reason": "new_account", "platform": platform},
+        accounts_run(
+            platform, day, ids, f"new:{platform}:{','.join(ids)}:{day}", reason="new_account"
         )
         for platform, ids in sorted(by_platform.items())
     ]
 
 
-@dg.sensor(
-    job=collect_day,
-    minimum_interval_seconds=120,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Failed account collections are re-requested after the platform's reset time, "
-    f"with backoff, up to {MAX_ATTEMPTS_ENV} attempts; then they become dead letters.",
-)
-def retry_failed_collections(context: dg.SensorEvaluationContext, pipeline: PipelineResource):  # noqa: ANN201
-    settings = pipeline.settings()
+@collection_sensor(120)
+def retry_failed_collections(context: dg.SensorEvaluationContext, settings: SettingsResource):  # noqa: ANN201
+    """Failed account collections are re-requested after the platform's reset time, with
+    backoff, up to SOCIAL_PIPELINE_MAX_ATTEMPTS attempts; then they become dead letters."""
+    loaded = settings.load()
     now = datetime.now(UTC)
     days = [now.date() - timedelta(days=n) for n in range(RETRY_DAYS)]
-    retries, letters = plan_recovery(settings, days, now)
-    for letter in write_dead_letters(settings.data_dir, letters):
+    retries, letters = plan_recovery(loaded, days, now)
+    for letter in write_dead_letters(loaded.data_dir, letters):
         context.log.warning(
             f"dead letter: {letter.platform} account {letter.account_id} on {letter.partition_date} "
             f"after {letter.attempts} attempts: {letter.error}"
@@ -86,12 +106,37 @@ def retry_failed_collections(context: dg.SensorEvaluationContext, pipeline: Pipe
     if not retries:
         return dg.SkipReason(f"no retries due; {len(letters)} dead letters open")
     return [
-        dg.RunRequest(
-            run_key=r.run_key,
-            partition_key=r.day.isoformat(),
-            asset_selection=keys_for_platform(r.platform),
-            run_config=accounts_config(r.platform, r.account_ids),
-            tags={"reason": "retry", "platform": r.platform, "attempt": str(r.attempt)},
+        accounts_run(
+            r.platform, r.day, r.account_ids, r.run_key, reason="retry", attempt=str(r.attempt)
         )
         for r in retries
     ]
+
+
+@collection_sensor(30)
+def replay_dead_letters(context: dg.SensorEvaluationContext, settings: SettingsResource):  # noqa: ANN201
+    """Replays requested with replay_dead_letters_job: one run of the raw asset per
+    platform and day for the dead-lettered accounts, through the pools like any run."""
+    loaded = settings.load()
+    requests: list[dg.RunRequest] = []
+    for pending in pending_replay_requests(loaded.data_dir):
+        planned = plan_replay(
+            loaded,
+            platform=pending["platform"] or None,
+            account_id=pending["account_id"] or None,
+            progress=context.log.info,
+        )
+        requests.extend(
+            accounts_run(
+                r.platform, r.day, r.account_ids, r.run_key(pending["request_id"]), reason="replay"
+            )
+            for r in planned
+        )
+        # Run keys make a request launched once even if this tick is evaluated again.
+        forget_replay_request(loaded.data_dir, pending["request_id"])
+    return requests or dg.SkipReason("no replay requested")
+
+
+@dg.definitions
+def definitions() -> dg.Definitions:
+    return dg.Definitions(sensors=[new_accounts, retry_failed_collections, replay_dead_letters])

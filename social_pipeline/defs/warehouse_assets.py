@@ -3,8 +3,8 @@
 import dagster as dg
 
 from social_pipeline.defs.partitions import daily_partitions
-from social_pipeline.defs.resources import PipelineResource
-from social_pipeline.warehouse import build_warehouse
+from social_pipeline.defs.resources import SettingsResource
+from social_pipeline.storage.warehouse import build_warehouse
 
 TABLES = {
     "social_posts": "One row per post, latest version.",
@@ -29,13 +29,13 @@ SPECS = [
 
 
 @dg.multi_asset(specs=SPECS, partitions_def=daily_partitions, pool="warehouse")
-def warehouse(context: dg.AssetExecutionContext, pipeline: PipelineResource):  # noqa: ANN201
+def warehouse(context: dg.AssetExecutionContext, settings: SettingsResource):  # noqa: ANN201
     """Rebuild `warehouse.duckdb` from the lake aside, then rename it into place.
 
     Analysts holding the file open keep their consistent old copy and never block the
     run; the `warehouse` pool (limit 1) keeps two rebuilds from racing.
     """
-    summary = build_warehouse(pipeline.settings().data_dir)
+    summary = build_warehouse(settings.load().data_dir)
     for spec in SPECS:
         table = spec.key.path[-1]
         yield dg.MaterializeResult(
@@ -46,3 +46,8 @@ def warehouse(context: dg.AssetExecutionContext, pipeline: PipelineResource):  #
                 "build_seconds": summary.seconds,
             },
         )
+
+
+@dg.definitions
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[warehouse])

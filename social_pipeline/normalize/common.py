@@ -8,15 +8,15 @@ goes to quarantine with its raw record and a reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
+from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
 from social_pipeline.normalize.items import ItemsOf, jfield, raw_records
-from social_pipeline.raw import RawPull
 
 
 @dataclass
@@ -29,10 +29,11 @@ class PlatformFrames:
     quarantine: pl.DataFrame = field(default_factory=lambda: schema.empty(schema.QUARANTINE))
 
 
-def unreadable_pages(
-    pulls: Sequence[RawPull], kinds: Sequence[str], items_of: dict[str, ItemsOf]
-) -> pl.DataFrame:
-    """Quarantine rows for pages that are not JSON, or whose body lacks the item list."""
+def unreadable_pages(pulls: Sequence[RawPull], items_of: Mapping[str, ItemsOf]) -> pl.DataFrame:
+    """Quarantine rows for pages that are not JSON, or whose body lacks the item list.
+
+    `items_of` names every page kind the platform lands; any other kind is unknown.
+    """
     rows: list[dict[str, Any]] = []
     for pull in pulls:
         for record in pull.records:
@@ -49,7 +50,7 @@ def unreadable_pages(
                         reason = f"{kind} page has no item list"
                 except (KeyError, TypeError, IndexError, AttributeError) as exc:
                     reason = f"{kind} page lacks expected field {exc}"
-            elif kind not in kinds:
+            else:
                 reason = f"unknown page kind {kind!r}"
             if reason:
                 rows.append(
@@ -67,6 +68,11 @@ def unreadable_pages(
     if not rows:
         return schema.empty(schema.QUARANTINE)
     return schema.conform(pl.DataFrame(rows, infer_schema_length=None), schema.QUARANTINE)
+
+
+def quarantined(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """A normalizer's quarantine rows, from every step that set some aside, as one frame."""
+    return schema.conform(pl.concat(parts), schema.QUARANTINE)
 
 
 def as_int(text: pl.Expr) -> pl.Expr:
@@ -111,6 +117,11 @@ def split_quarantine(
 IN_WINDOW = pl.col("created_at").is_between("window_start", "window_end", closed="left")
 
 
+def observed() -> pl.Expr:
+    """When a number was read: the page's fetch time, else the pull's."""
+    return pl.coalesce("fetched_at", "collected_at").alias("collected_at")
+
+
 def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """One row per key: the one read last."""
     return frame.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
@@ -120,7 +131,8 @@ def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class MetricFields:
-    """A platform's metric fields (our column -> its field), found under `prefix` in items.
+    """A platform's count fields (our column -> its field), found under `prefix` in items:
+    post metrics, or the follower counts of a profile.
 
     Every normalizer takes the same three steps with them: read each field as text, flag
     a present value that is not a number (its row goes to quarantine with `reason`), and

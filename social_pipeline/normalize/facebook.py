@@ -13,20 +13,11 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.clients.graph import GRAPH_TIME
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.common import (
-    IN_WINDOW,
-    PlatformFrames,
-    as_int,
-    as_utc,
-    bad_int,
-    latest,
-    split_quarantine,
-    unreadable_pages,
-)
+from social_pipeline.core import schema
+from social_pipeline.core.platforms import GRAPH_TIME
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize import common
 from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
 
 # Graph attachment `media_type` -> our content type. A post without attachments is text;
 # an attachment kind not listed here (fundraiser, map...) points elsewhere: link.
@@ -128,16 +119,16 @@ def _items(pulls: list[RawPull], kind: str) -> pl.DataFrame:
             comments_raw=jfield("comments.summary.total_count"),
             shares_raw=jfield("shares.count"),
         )
-        .with_columns(created_at=as_utc(pl.col("created_raw"), GRAPH_TIME))
+        .with_columns(created_at=common.as_utc(pl.col("created_raw"), GRAPH_TIME))
     )
 
 
 def _metric_problems() -> dict[str, pl.Expr]:
     return {
         "item has no id": pl.col("post_id").is_null(),
-        "reactions.summary.total_count is not an integer": bad_int(pl.col("likes_raw")),
-        "comments.summary.total_count is not an integer": bad_int(pl.col("comments_raw")),
-        "shares.count is not an integer": bad_int(pl.col("shares_raw")),
+        "reactions.summary.total_count is not an integer": common.bad_int(pl.col("likes_raw")),
+        "comments.summary.total_count is not an integer": common.bad_int(pl.col("comments_raw")),
+        "shares.count is not an integer": common.bad_int(pl.col("shares_raw")),
     }
 
 
@@ -176,13 +167,13 @@ def _engagement(in_window: pl.DataFrame, refreshed: pl.DataFrame) -> pl.DataFram
         "shares_obj",
         "collected_at",
     ]
-    readings = latest(pl.concat([in_window.select(columns), refreshed.select(columns)]), KEY)
+    readings = common.latest(pl.concat([in_window.select(columns), refreshed.select(columns)]), KEY)
     frame = readings.join(in_window.select(KEY).unique(), on=KEY, how="semi").with_columns(
-        likes=as_int(pl.col("likes_raw")),
-        comments=as_int(pl.col("comments_raw")),
+        likes=common.as_int(pl.col("likes_raw")),
+        comments=common.as_int(pl.col("comments_raw")),
         shares=pl.when(pl.col("shares_obj").is_null() & pl.col("shares_asked"))
         .then(pl.lit(0, dtype=pl.Int64))
-        .otherwise(as_int(pl.col("shares_raw"))),
+        .otherwise(common.as_int(pl.col("shares_raw"))),
     )
     return schema.conform(frame, schema.ENGAGEMENT)
 
@@ -191,21 +182,21 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = items_frame(pulls, "profile", _whole, PAGE).with_columns(
         fc=jfield("followers_count"), fan=jfield("fan_count")
     )
-    good, bad = split_quarantine(
+    good, bad = common.split_quarantine(
         frame,
         {
-            "followers_count is not an integer": bad_int(pl.col("fc")),
-            "fan_count is not an integer": bad_int(pl.col("fan")),
+            "followers_count is not an integer": common.bad_int(pl.col("fc")),
+            "fan_count is not an integer": common.bad_int(pl.col("fan")),
         },
         "profile",
     )
-    good = latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
-        followers=pl.coalesce(as_int(pl.col("fc")), as_int(pl.col("fan")))
+    good = common.latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
+        followers=pl.coalesce(common.as_int(pl.col("fc")), common.as_int(pl.col("fan")))
     )
     return schema.conform(good, schema.FOLLOWERS), bad
 
 
-def normalize(pulls: list[RawPull]) -> PlatformFrames:
+def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     """Posts, engagement, followers and quarantine for one day's Facebook pulls."""
     listing = _items(pulls, "posts")
     post_problems = {
@@ -214,18 +205,16 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
         "created_time is not a Graph timestamp": pl.col("created_at").is_null(),
         **_metric_problems(),
     }
-    good_posts, bad_posts = split_quarantine(listing, post_problems, "posts")
-    refreshed, bad_metrics = split_quarantine(
+    good_posts, bad_posts = common.split_quarantine(listing, post_problems, "posts")
+    refreshed, bad_metrics = common.split_quarantine(
         _items(pulls, "metrics"), _metric_problems(), "metrics"
     )
-    in_window = latest(good_posts.filter(IN_WINDOW), KEY)
+    in_window = common.latest(good_posts.filter(common.IN_WINDOW), KEY)
     followers, bad_profiles = _followers(pulls)
-    quarantine = pl.concat(
-        [unreadable_pages(pulls, list(ITEMS_OF), ITEMS_OF), bad_posts, bad_metrics, bad_profiles]
-    )
-    return PlatformFrames(
+    unreadable = common.unreadable_pages(pulls, ITEMS_OF)
+    return common.PlatformFrames(
         posts=_posts(in_window),
         engagement=_engagement(in_window, refreshed),
         followers=followers,
-        quarantine=schema.conform(quarantine, schema.QUARANTINE),
+        quarantine=common.quarantined([unreadable, bad_posts, bad_metrics, bad_profiles]),
     )

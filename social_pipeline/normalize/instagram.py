@@ -13,20 +13,11 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.clients.graph import GRAPH_TIME
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.common import (
-    IN_WINDOW,
-    PlatformFrames,
-    as_int,
-    as_utc,
-    bad_int,
-    latest,
-    split_quarantine,
-    unreadable_pages,
-)
+from social_pipeline.core import schema
+from social_pipeline.core.platforms import GRAPH_TIME
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize import common
 from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
 
 # `media_product_type` decides first (a reel is a VIDEO in `media_type`), then
 # `media_type`; a type Meta adds later is counted as an image, the one every post has.
@@ -126,19 +117,19 @@ def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         likes_raw=jfield("like_count"),
         comments_raw=jfield("comments_count"),
     )
-    frame = frame.with_columns(created_at=as_utc(pl.col("created_raw"), GRAPH_TIME))
-    good, bad = split_quarantine(
+    frame = frame.with_columns(created_at=common.as_utc(pl.col("created_raw"), GRAPH_TIME))
+    good, bad = common.split_quarantine(
         frame,
         {
             "item has no id": pl.col("post_id").is_null(),
             "item has no timestamp": pl.col("created_raw").is_null(),
             "timestamp is not a Graph timestamp": pl.col("created_at").is_null(),
-            "like_count is not an integer": bad_int(pl.col("likes_raw")),
-            "comments_count is not an integer": bad_int(pl.col("comments_raw")),
+            "like_count is not an integer": common.bad_int(pl.col("likes_raw")),
+            "comments_count is not an integer": common.bad_int(pl.col("comments_raw")),
         },
         "posts",
     )
-    return latest(good.filter(IN_WINDOW), KEY), bad
+    return common.latest(good.filter(common.IN_WINDOW), KEY), bad
 
 
 def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -148,18 +139,18 @@ def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         name=jfield("name"),
         value_raw=jfield("values[0].value"),
     )
-    good, bad = split_quarantine(
+    good, bad = common.split_quarantine(
         frame,
         {
             "insight has no id": pl.col("post_id").is_null(),
             "insight has no name": pl.col("name").is_null(),
-            "insight value is not an integer": bad_int(pl.col("value_raw")),
+            "insight value is not an integer": common.bad_int(pl.col("value_raw")),
         },
         "metrics",
     )
     wide = (
         good.sort("fetched_at", nulls_last=False)
-        .with_columns(value=as_int(pl.col("value_raw")))
+        .with_columns(value=common.as_int(pl.col("value_raw")))
         .group_by(KEY, maintain_order=True)
         .agg(
             [
@@ -196,7 +187,7 @@ def _posts(media: pl.DataFrame) -> pl.DataFrame:
 
 def _engagement(media: pl.DataFrame, insights: pl.DataFrame) -> pl.DataFrame:
     frame = media.with_columns(
-        likes=as_int(pl.col("likes_raw")), comments=as_int(pl.col("comments_raw"))
+        likes=common.as_int(pl.col("likes_raw")), comments=common.as_int(pl.col("comments_raw"))
     ).join(insights, on=KEY, how="left")
     return schema.conform(frame, schema.ENGAGEMENT)
 
@@ -210,35 +201,29 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = items_frame(pulls, "profile", _whole, USER).with_columns(
         **{column: jfield(field) for column, field in counts.items()}
     )
-    good, bad = split_quarantine(
+    good, bad = common.split_quarantine(
         frame,
-        {f"{field} is not an integer": bad_int(pl.col(c)) for c, field in counts.items()},
+        {f"{field} is not an integer": common.bad_int(pl.col(c)) for c, field in counts.items()},
         "profile",
     )
-    good = latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
-        **{column: as_int(pl.col(column)) for column in counts}
+    good = common.latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
+        **{column: common.as_int(pl.col(column)) for column in counts}
     )
     return schema.conform(good, schema.FOLLOWERS), bad
 
 
-def normalize(pulls: list[RawPull]) -> PlatformFrames:
+def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     """Posts, engagement, followers and quarantine for one day's Instagram pulls."""
     media, bad_media = _media(pulls)
     insights, bad_insights = _insights(pulls)
     followers, bad_profiles = _followers(pulls)
     readable = [replace(p, records=[r for r in p.records if not _refused(r)]) for p in pulls]
-    quarantine = pl.concat(
-        [
-            unreadable_pages(readable, list(ITEMS_OF), ITEMS_OF),
-            _refused_insights(pulls),
-            bad_media,
-            bad_insights,
-            bad_profiles,
-        ]
-    )
-    return PlatformFrames(
+    unreadable = common.unreadable_pages(readable, ITEMS_OF)
+    return common.PlatformFrames(
         posts=_posts(media),
         engagement=_engagement(media, insights),
         followers=followers,
-        quarantine=schema.conform(quarantine, schema.QUARANTINE),
+        quarantine=common.quarantined(
+            [unreadable, _refused_insights(pulls), bad_media, bad_insights, bad_profiles]
+        ),
     )

@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
-from social_pipeline.raw import RawPull
+from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
 
 ItemsOf = Callable[[Any], Any]
 

@@ -12,19 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.common import (
-    IN_WINDOW,
-    MetricFields,
-    PlatformFrames,
-    as_int,
-    bad_int,
-    from_epoch,
-    split_quarantine,
-    unreadable_pages,
-)
-from social_pipeline.normalize.items import TEXT, each, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
+from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize import common
+from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
 
 # LinkedIn's kind of post -> our content type. The kind is the key of the `content` union,
 # or for `content.media` the entity type of the media URN (urn:li:image:... -> image).
@@ -48,7 +39,7 @@ METRIC_FIELDS: dict[str, str] = {
     "reach": "uniqueImpressionsCount",
     "clicks": "clickCount",
 }
-METRICS = MetricFields(METRIC_FIELDS, prefix="totalShareStatistics.")
+METRICS = common.MetricFields(METRIC_FIELDS, prefix="totalShareStatistics.")
 
 FIELD_MAP: list[tuple[str, str]] = [
     ("posts: id (urn:li:share:… or urn:li:ugcPost:…)", "post_id"),
@@ -109,20 +100,19 @@ def _profile(body: Any) -> Any:
     return body if isinstance(body, dict) else None
 
 
-def normalize(pulls: list[RawPull]) -> PlatformFrames:
+ITEMS_OF: dict[str, ItemsOf] = {"posts": _elements, "metrics": _elements, "profile": _profile}
+
+
+def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     posts, bad_posts = _posts(pulls)
     engagement, bad_metrics = _engagement(pulls, posts)
     followers, bad_profiles = _followers(pulls)
-    unreadable = unreadable_pages(
-        pulls,
-        ("profile", "posts", "metrics"),
-        {"posts": _elements, "metrics": _elements, "profile": _profile},
-    )
-    return PlatformFrames(
+    unreadable = common.unreadable_pages(pulls, ITEMS_OF)
+    return common.PlatformFrames(
         posts=posts,
         engagement=engagement,
         followers=followers,
-        quarantine=pl.concat([unreadable, bad_posts, bad_metrics, bad_profiles]),
+        quarantine=common.quarantined([unreadable, bad_posts, bad_metrics, bad_profiles]),
     )
 
 
@@ -132,9 +122,9 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = frame.with_columns(
         jfield("id").alias("post_id"),
         raw_time.alias("_time"),
-        from_epoch(raw_time, "ms").alias("created_at"),
+        common.from_epoch(raw_time, "ms").alias("created_at"),
     )
-    good, bad = split_quarantine(
+    good, bad = common.split_quarantine(
         frame,
         {
             "post has no id": pl.col("post_id").is_null(),
@@ -151,7 +141,7 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         kind = kind.when(jfield(f"content.{key}").is_not_null()).then(pl.lit(key))
     single = pl.coalesce(media_id, jfield("content.article.source"))
     images = each("content.multiImage.images", "id")
-    good = good.filter(IN_WINDOW).with_columns(
+    good = good.filter(common.IN_WINDOW).with_columns(
         kind.fill_null("none")
         .replace_strict(CONTENT_TYPE_MAP, default="text")
         .alias("content_type"),
@@ -162,7 +152,7 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         .otherwise(images)
         .alias("media_urls"),
         jfield("content.article.thumbnail").alias("thumbnail_url"),
-        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        common.observed(),
     )
     return schema.conform(good, schema.POSTS).unique(
         "post_id", keep="first", maintain_order=True
@@ -176,11 +166,11 @@ def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame
     )
     problems = {"statistics name no share or ugcPost": pl.col("post_id").is_null()}
     problems |= METRICS.problems()
-    good, bad = split_quarantine(frame, problems, "metrics")
+    good, bad = common.split_quarantine(frame, problems, "metrics")
     good = good.join(
         posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
     ).with_columns(
-        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        common.observed(),
         **METRICS.ints(),
     )
     return schema.conform(good, schema.ENGAGEMENT).unique(
@@ -192,17 +182,17 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = items_frame(pulls, "profile", _profile, NETWORK_SIZE).with_columns(
         jfield("firstDegreeSize").alias("_followers")
     )
-    good, bad = split_quarantine(
+    good, bad = common.split_quarantine(
         frame,
         {
             "profile has no firstDegreeSize": pl.col("_followers").is_null(),
-            "firstDegreeSize is not a number": bad_int(pl.col("_followers")),
+            "firstDegreeSize is not a number": common.bad_int(pl.col("_followers")),
         },
         "profile",
     )
     good = good.with_columns(
-        as_int(pl.col("_followers")).alias("followers"),
-        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        common.as_int(pl.col("_followers")).alias("followers"),
+        common.observed(),
     )
     return schema.conform(good, schema.FOLLOWERS).unique(
         "account_id", keep="last", maintain_order=True

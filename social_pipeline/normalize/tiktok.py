@@ -12,20 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.common import (
-    IN_WINDOW,
-    MetricFields,
-    PlatformFrames,
-    as_int,
-    bad_int,
-    from_epoch,
-    latest,
-    split_quarantine,
-    unreadable_pages,
-)
+from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize import common
 from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
 
 # Everything the Display API lists is a video.
 CONTENT_TYPE_MAP: dict[str, str] = {"video": "video"}
@@ -36,7 +26,7 @@ METRIC_FIELDS: dict[str, str] = {
     "shares": "share_count",
     "views": "view_count",
 }
-METRICS = MetricFields(METRIC_FIELDS, reason="wrong-typed {field}")
+METRICS = common.MetricFields(METRIC_FIELDS, reason="wrong-typed {field}")
 PROFILE_FIELDS: dict[str, str] = {
     "followers": "follower_count",
     "following": "following_count",
@@ -71,6 +61,7 @@ VIDEO = obj(
     **dict.fromkeys(METRIC_FIELDS.values(), TEXT),
 )
 USER = obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT))
+PROFILE = common.MetricFields(PROFILE_FIELDS, reason="wrong-typed {field}")
 
 
 def _videos(body: Any) -> Any:
@@ -81,24 +72,24 @@ def _user(body: Any) -> Any:
     return body["data"]["user"]
 
 
-def normalize(pulls: list[RawPull]) -> PlatformFrames:
+def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     """One day's TikTok pulls -> the normalized frames (rates are computed by the shared step)."""
     accessors = {"posts": _videos, "metrics": _videos, "profile": _user}
-    good, bad = [], [unreadable_pages(pulls, ("profile", "posts", "metrics"), accessors)]
+    good, bad = [], [common.unreadable_pages(pulls, accessors)]
     for kind in ("posts", "metrics"):
-        kept, quarantined = split_quarantine(
+        kept, quarantined = common.split_quarantine(
             _video_columns(items_frame(pulls, kind, _videos, VIDEO)), _video_problems(), kind
         )
         good.append(kept)
         bad.append(quarantined)
-    videos = latest(pl.concat(good).filter(IN_WINDOW), ["platform", "post_id"])
+    videos = common.latest(pl.concat(good).filter(common.IN_WINDOW), ["platform", "post_id"])
     followers, profile_bad = _followers(pulls)
     bad.append(profile_bad)
-    return PlatformFrames(
+    return common.PlatformFrames(
         posts=schema.conform(videos, schema.POSTS),
         engagement=schema.conform(videos, schema.ENGAGEMENT),
         followers=schema.conform(followers, schema.FOLLOWERS),
-        quarantine=pl.concat([schema.conform(b, schema.QUARANTINE) for b in bad]),
+        quarantine=common.quarantined(bad),
     )
 
 
@@ -119,9 +110,9 @@ def _video_columns(frame: pl.DataFrame) -> pl.DataFrame:
         thumbnail_url=jfield("cover_image_url"),
         **METRICS.texts(),
     ).with_columns(
-        created_at=from_epoch(pl.col("_create_time"), "s"),
+        common.observed(),
+        created_at=common.from_epoch(pl.col("_create_time"), "s"),
         **METRICS.ints(),
-        collected_at=pl.coalesce("fetched_at", "collected_at"),  # when the numbers were read
     )
 
 
@@ -134,17 +125,7 @@ def _video_problems() -> dict[str, pl.Expr]:
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = items_frame(pulls, "profile", _user, USER)
-    frame = frame.with_columns(**{f"_{field}": jfield(field) for field in PROFILE_FIELDS.values()})
-    frame = frame.with_columns(
-        **{column: as_int(pl.col(f"_{field}")) for column, field in PROFILE_FIELDS.items()},
-        collected_at=pl.coalesce("fetched_at", "collected_at"),
-    )
-    problems = {
-        f"wrong-typed {field}": bad_int(pl.col(f"_{field}")) for field in PROFILE_FIELDS.values()
-    }
-    good, bad = split_quarantine(frame, problems, "profile")
-    good = good.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
-        "source", keep="last", maintain_order=True
-    )
-    return good, bad
+    frame = items_frame(pulls, "profile", _user, USER).with_columns(**PROFILE.texts())
+    frame = frame.with_columns(common.observed(), **PROFILE.ints())
+    good, bad = common.split_quarantine(frame, PROFILE.problems(), "profile")
+    return common.latest(good, ["source"]), bad

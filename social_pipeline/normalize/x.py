@@ -16,20 +16,10 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.common import (
-    IN_WINDOW,
-    MetricFields,
-    PlatformFrames,
-    as_int,
-    as_utc,
-    bad_int,
-    latest,
-    split_quarantine,
-    unreadable_pages,
-)
+from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize import common
 from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
 
 # X media type of a single-media tweet -> our content type; none -> text, several -> carousel.
 CONTENT_TYPE_MAP: dict[str, str] = {"photo": "image", "video": "video", "animated_gif": "video"}
@@ -43,7 +33,7 @@ METRIC_FIELDS: dict[str, str] = {
     "impressions": "impression_count",
     "saves": "bookmark_count",
 }
-METRICS = MetricFields(
+METRICS = common.MetricFields(
     METRIC_FIELDS, prefix="public_metrics.", reason="wrong-typed public_metrics.{field}"
 )
 PROFILE_FIELDS: dict[str, str] = {
@@ -79,6 +69,9 @@ TWEET = obj(
 MEDIA_KEYS = {"_keys": "attachments.media_keys"}
 MEDIA = obj(media_key=TEXT, type=TEXT, url=TEXT, preview_image_url=TEXT)
 USER = obj(username=TEXT, public_metrics=obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT)))
+PROFILE = common.MetricFields(
+    PROFILE_FIELDS, prefix="public_metrics.", reason="wrong-typed public_metrics.{field}"
+)
 _KEY_LIST = r'^\[\s*("[^"]*"\s*(,\s*"[^"]*"\s*)*)?\]$'
 
 
@@ -98,12 +91,12 @@ def _profile(body: Any) -> Any:
     return body["data"]
 
 
-def normalize(pulls: list[RawPull]) -> PlatformFrames:
+def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     """One day's X pulls -> the normalized frames (rates are computed by the shared step)."""
     accessors = {"posts": _tweets, "metrics": _tweets, "profile": _profile}
-    good, bad = [], [unreadable_pages(pulls, ("profile", "posts", "metrics"), accessors)]
+    good, bad = [], [common.unreadable_pages(pulls, accessors)]
     for kind in ("posts", "metrics"):
-        kept, quarantined = split_quarantine(
+        kept, quarantined = common.split_quarantine(
             _tweet_columns(items_frame(pulls, kind, _tweets, TWEET, MEDIA_KEYS)),
             _tweet_problems(),
             kind,
@@ -115,18 +108,18 @@ def normalize(pulls: list[RawPull]) -> PlatformFrames:
     profiles, profile_bad = _profiles(pulls)
     bad.append(profile_bad)
     tweets = tweets.join(profiles.select("source", "username"), on="source", how="left")
-    return PlatformFrames(
+    return common.PlatformFrames(
         posts=schema.conform(_posts(tweets), schema.POSTS),
-        engagement=schema.conform(tweets.with_columns(_observed()), schema.ENGAGEMENT),
-        followers=schema.conform(profiles.with_columns(_observed()), schema.FOLLOWERS),
-        quarantine=pl.concat([schema.conform(b, schema.QUARANTINE) for b in bad]),
+        engagement=schema.conform(tweets.with_columns(common.observed()), schema.ENGAGEMENT),
+        followers=schema.conform(profiles.with_columns(common.observed()), schema.FOLLOWERS),
+        quarantine=common.quarantined(bad),
     )
 
 
 def _tweet_columns(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         post_id=jfield("id"),
-        created_at=as_utc(jfield("created_at"), CREATED_AT_FORMAT),
+        created_at=common.as_utc(jfield("created_at"), CREATED_AT_FORMAT),
         text=jfield("text"),
         **METRICS.texts(),
     ).with_columns(**METRICS.ints())
@@ -145,7 +138,7 @@ def _tweet_problems() -> dict[str, pl.Expr]:
 def _in_window_latest(tweets: pl.DataFrame) -> pl.DataFrame:
     """Tweets created in the pull's window, one row per tweet: its latest reading."""
     return (
-        latest(tweets.filter(IN_WINDOW), ["platform", "post_id"])
+        common.latest(tweets.filter(common.IN_WINDOW), ["platform", "post_id"])
         .with_columns(
             pl.col("_keys")
             .str.extract_all(r'"[^"]*"')
@@ -203,26 +196,13 @@ def _posts(tweets: pl.DataFrame) -> pl.DataFrame:
         .then(pl.format("https://x.com/{}/status/{}", pl.col("username"), pl.col("post_id")))
         .otherwise(pl.format("https://x.com/i/web/status/{}", pl.col("post_id")))
     )
-    return tweets.with_columns(permalink.alias("permalink"), _observed())
+    return tweets.with_columns(permalink.alias("permalink"), common.observed())
 
 
 def _profiles(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Follower counts and username per pull (latest profile page wins)."""
     frame = items_frame(pulls, "profile", _profile, USER)
-    raw = {f"_{field}": jfield(f"public_metrics.{field}") for field in PROFILE_FIELDS.values()}
-    frame = frame.with_columns(username=jfield("username"), **raw).with_columns(
-        **{column: as_int(pl.col(f"_{field}")) for column, field in PROFILE_FIELDS.items()}
-    )
-    problems = {
-        f"wrong-typed public_metrics.{f}": bad_int(pl.col(f"_{f}")) for f in PROFILE_FIELDS.values()
-    }
-    good, bad = split_quarantine(frame, problems, "profile")
-    good = good.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
-        "source", keep="last", maintain_order=True
-    )
-    return good, bad
-
-
-def _observed() -> pl.Expr:
-    # When the number was read: the page's fetch time, else the pull's.
-    return pl.coalesce("fetched_at", "collected_at").alias("collected_at")
+    frame = frame.with_columns(username=jfield("username"), **PROFILE.texts())
+    frame = frame.with_columns(**PROFILE.ints())
+    good, bad = common.split_quarantine(frame, PROFILE.problems(), "profile")
+    return common.latest(good, ["source"]), bad

@@ -12,19 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.common import (
-    IN_WINDOW,
-    MetricFields,
-    PlatformFrames,
-    as_int,
-    as_utc,
-    bad_int,
-    split_quarantine,
-    unreadable_pages,
-)
-from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
+from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize import common
+from social_pipeline.normalize.items import TEXT, ItemsOf, items_frame, jfield, obj
 
 # A video of at most this many seconds counts as a Short. The API has no Shorts flag;
 # since October 2024 vertical Shorts may run to 3 minutes, and those count as videos:
@@ -47,7 +38,7 @@ METRIC_FIELDS: dict[str, str] = {
     "likes": "likeCount",
     "comments": "commentCount",
 }
-METRICS = MetricFields(METRIC_FIELDS, prefix="statistics.")
+METRICS = common.MetricFields(METRIC_FIELDS, prefix="statistics.")
 
 FIELD_MAP: list[tuple[str, str]] = [
     ("playlistItems: contentDetails.videoId", "post_id"),
@@ -98,25 +89,24 @@ def _channel(body: Any) -> Any:
     return body["items"][0]
 
 
-def normalize(pulls: list[RawPull]) -> PlatformFrames:
+ITEMS_OF: dict[str, ItemsOf] = {"posts": _items, "metrics": _items, "profile": _channel}
+
+
+def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     videos, bad_videos = _videos(pulls)
     posts, bad_posts = _posts(pulls, videos)
     followers, bad_profiles = _followers(pulls)
     engagement = videos.join(
         posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
     )
-    unreadable = unreadable_pages(
-        pulls,
-        ("profile", "posts", "metrics"),
-        {"posts": _items, "metrics": _items, "profile": _channel},
-    )
-    return PlatformFrames(
+    unreadable = common.unreadable_pages(pulls, ITEMS_OF)
+    return common.PlatformFrames(
         posts=posts,
         engagement=schema.conform(engagement, schema.ENGAGEMENT).unique(
             "post_id", keep="last", maintain_order=True
         ),
         followers=followers,
-        quarantine=pl.concat([unreadable, bad_posts, bad_videos, bad_profiles]),
+        quarantine=common.quarantined([unreadable, bad_posts, bad_videos, bad_profiles]),
     )
 
 
@@ -128,7 +118,7 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     problems = {"video has no id": pl.col("post_id").is_null()}
     problems |= METRICS.problems()
-    good, bad = split_quarantine(frame, problems, "metrics")
+    good, bad = common.split_quarantine(frame, problems, "metrics")
     parts = jfield("contentDetails.duration").str.extract_groups(_DURATION)
     seconds = (
         parts.struct.field("1").cast(pl.Int64).fill_null(0) * 86400
@@ -146,7 +136,7 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     good = good.with_columns(
         kind.replace_strict(CONTENT_TYPE_MAP).alias("content_type"),
-        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        common.observed(),
         **METRICS.ints(),
     )
     return good.drop("item", "page"), bad
@@ -158,8 +148,8 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
         jfield("contentDetails.videoId").alias("post_id"),
         jfield("contentDetails.videoPublishedAt").alias("_published"),
     )
-    frame = frame.with_columns(as_utc(pl.col("_published")).alias("created_at"))
-    good, bad = split_quarantine(
+    frame = frame.with_columns(common.as_utc(pl.col("_published")).alias("created_at"))
+    good, bad = common.split_quarantine(
         frame,
         {
             "playlist item has no videoId": pl.col("post_id").is_null(),
@@ -176,7 +166,7 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
         ["account_id", "post_id"], keep="last"
     )
     good = (
-        good.filter(IN_WINDOW)
+        good.filter(common.IN_WINDOW)
         .join(types, on=["account_id", "post_id"], how="left")
         .with_columns(
             # Every upload is a video; the videos page only refines it to short or live.
@@ -191,7 +181,7 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
             .then(pl.concat_list(thumbnail))
             .otherwise(pl.lit([], dtype=pl.List(pl.String())))
             .alias("media_urls"),
-            pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+            common.observed(),
         )
     )
     return schema.conform(good, schema.POSTS).unique(
@@ -204,19 +194,22 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         jfield("statistics.subscriberCount").alias("_followers"),
         jfield("statistics.videoCount").alias("_posts"),
     )
-    good, bad = split_quarantine(
+    good, bad = common.split_quarantine(
         frame,
         {
-            "subscriberCount is not a number": bad_int(pl.col("_followers")),
-            "videoCount is not a number": bad_int(pl.col("_posts")),
+            "subscriberCount is not a number": common.bad_int(pl.col("_followers")),
+            "videoCount is not a number": common.bad_int(pl.col("_posts")),
         },
         "profile",
     )
     hidden = jfield("statistics.hiddenSubscriberCount") == "true"
     good = good.with_columns(
-        pl.when(hidden).then(None).otherwise(as_int(pl.col("_followers"))).alias("followers"),
-        as_int(pl.col("_posts")).alias("posts_count"),
-        pl.coalesce("fetched_at", "collected_at").alias("collected_at"),
+        pl.when(hidden)
+        .then(None)
+        .otherwise(common.as_int(pl.col("_followers")))
+        .alias("followers"),
+        common.as_int(pl.col("_posts")).alias("posts_count"),
+        common.observed(),
     )
     return schema.conform(good, schema.FOLLOWERS).unique(
         "account_id", keep="last", maintain_order=True

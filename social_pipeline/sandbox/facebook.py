@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from social_pipeline.sandbox import graph
-from social_pipeline.sandbox.server import Reply, Request, Sandbox
-from social_pipeline.sandbox.world import Post
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
+from social_pipeline.sandbox.world import Post, SandboxAccount
 
 PLATFORM = "facebook"
 MAX_LIMIT = 100  # /posts caps `limit` at 100
@@ -38,11 +38,11 @@ _SHAPES = {
 token_of = graph.token_of
 
 
-def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None) -> Reply:
     return graph.fault_reply(kind, req, sb, reset_at_epoch, FLAVOR, _owner_of(req))
 
 
-def handle(req: Request, sb: Sandbox) -> Reply:
+def handle(req: Request, sb: Emulator) -> Reply:
     route = graph.split_path(req)
     if route is None or req.method != "GET":
         return graph.unknown_path(req)
@@ -58,7 +58,7 @@ def handle(req: Request, sb: Sandbox) -> Reply:
             f"GET /{version}/{{id}}",
             _owner_of(req),
             FLAVOR,
-            lambda: _node(req, sb, parts[0]),
+            lambda: NODES.reply(req, sb, parts[0]),
         )
     if len(parts) == 2 and parts[1] in POST_EDGES:
         endpoint = f"GET /{version}/{{page-id}}/{parts[1]}"
@@ -73,27 +73,7 @@ def _owner_of(req: Request) -> str:
     return first.split("_")[0] or "0"
 
 
-def _node(req: Request, sb: Sandbox, object_id: str) -> Reply:
-    account = sb.world.account(PLATFORM, object_id)
-    if account is not None:
-        counts = sb.world.followers(account)
-        profile = {
-            "followers_count": counts["followers"],
-            # Page likes trail follows: people can follow a Page without liking it.
-            "fan_count": int(counts["followers"] * 0.93),
-            "name": account.name,
-            "username": account.handle,
-            "id": account.account_id,
-        }
-        fields = graph.requested_fields(req, ("name",))
-        return Reply(200, {k: v for k, v in profile.items() if k in fields})
-    post = sb.world.find_post(PLATFORM, object_id)
-    if post is None:
-        return graph.unsupported_get(object_id)
-    return Reply(200, post_object(post, sb, graph.requested_fields(req, _DEFAULT_POST_FIELDS)))
-
-
-def _by_ids(req: Request, sb: Sandbox) -> Reply:
+def _by_ids(req: Request, sb: Emulator) -> Reply:
     ids = [i for i in req.query["ids"].split(",") if i]
     if len(ids) > MAX_IDS:
         return graph.error_reply(
@@ -109,7 +89,7 @@ def _by_ids(req: Request, sb: Sandbox) -> Reply:
     return Reply(200, {i: post_object(p, sb, fields) for i, p in posts.items() if p is not None})
 
 
-def _posts(req: Request, sb: Sandbox, page_id: str) -> Reply:
+def _posts(req: Request, sb: Emulator, page_id: str) -> Reply:
     """`/posts` newest first, `since`/`until` (epoch s or a date) bounding created_time."""
     if sb.world.account(PLATFORM, page_id) is None:
         return graph.unsupported_get(page_id)
@@ -154,7 +134,7 @@ def _moment(value: str | None) -> datetime | None | bool:
 _DEFAULT_POST_FIELDS = ("created_time", "message")
 
 
-def post_object(post: Post, sb: Sandbox, fields: set[str]) -> dict[str, Any]:
+def post_object(post: Post, sb: Emulator, fields: set[str]) -> dict[str, Any]:
     """A Page post as Graph shows it, limited to the requested fields."""
     status_type, media_type = _SHAPES[post.content_type]
     metrics = sb.world.metrics(post)
@@ -210,3 +190,18 @@ def _attachment(post: Post, media_type: str) -> dict[str, Any]:
             ]
         }
     return attachment
+
+
+def _page(account: SandboxAccount, counts: dict[str, int]) -> dict[str, Any]:
+    """A Page node with every profile field it has; the request's `fields=` picks from it."""
+    return {
+        "followers_count": counts["followers"],
+        # Page likes trail follows: people can follow a Page without liking it.
+        "fan_count": int(counts["followers"] * 0.93),
+        "name": account.name,
+        "username": account.handle,
+        "id": account.account_id,
+    }
+
+
+NODES = graph.Nodes(PLATFORM, _page, ("name",), post_object, _DEFAULT_POST_FIELDS)

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 from urllib.parse import urlencode
 
-from social_pipeline.sandbox.server import RateState, Reply, Request, Sandbox
-from social_pipeline.sandbox.world import Post
+from social_pipeline.sandbox.protocol import Emulator, RateState, Reply, Request
+from social_pipeline.sandbox.world import Post, SandboxAccount
 
 _VERSION = re.compile(r"^v\d+\.\d+$")
 
@@ -32,6 +33,31 @@ class Flavor:
     buc_type: str  # "pages" | "instagram"
     throttle_code: int  # 80001 Pages, 80002 Instagram
     throttle_message: str
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """What `GET /{id}` shows of one Graph product: the account's profile, else a post.
+
+    Each comes with the fields (besides `id`) Graph returns when `fields=` is not given.
+    """
+
+    platform: str
+    profile: Callable[[SandboxAccount, dict[str, int]], dict[str, Any]]
+    profile_default: tuple[str, ...]
+    post: Callable[[Post, Emulator, set[str]], dict[str, Any]]
+    post_default: tuple[str, ...]
+
+    def reply(self, req: Request, sb: Emulator, object_id: str) -> Reply:
+        account = sb.world.account(self.platform, object_id)
+        if account is not None:
+            profile = self.profile(account, sb.world.followers(account))
+            fields = requested_fields(req, self.profile_default)
+            return Reply(200, {k: v for k, v in profile.items() if k in fields})
+        post = sb.world.find_post(self.platform, object_id)
+        if post is None:
+            return unsupported_get(object_id)
+        return Reply(200, self.post(post, sb, requested_fields(req, self.post_default)))
 
 
 def token_of(req: Request) -> str | None:
@@ -174,7 +200,12 @@ def throttled_reply(flavor: Flavor, owner: str, reset_at: float, now: float) -> 
 
 
 def metered(
-    req: Request, sb: Sandbox, endpoint: str, owner: str, flavor: Flavor, build: Callable[[], Reply]
+    req: Request,
+    sb: Emulator,
+    endpoint: str,
+    owner: str,
+    flavor: Flavor,
+    build: Callable[[], Reply],
 ) -> Reply:
     """Count the request against its endpoint's window; throttle it or answer with usage."""
     state = sb.rate(req, endpoint, token_of(req) or "")
@@ -188,7 +219,7 @@ def metered(
 
 
 def fault_reply(
-    kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None, flavor: Flavor, owner: str
+    kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None, flavor: Flavor, owner: str
 ) -> Reply:
     if kind == "rate_limit":
         reset = reset_at_epoch if reset_at_epoch is not None else req.received_at + 60

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from social_pipeline.sandbox import graph
-from social_pipeline.sandbox.server import Reply, Request, Sandbox
-from social_pipeline.sandbox.world import Post
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
+from social_pipeline.sandbox.world import Post, SandboxAccount
 
 PLATFORM = "instagram"
 MAX_LIMIT = 100
@@ -47,11 +47,11 @@ _DEPRECATED = ("impressions", "plays", "video_views", "clips_replays_count", "en
 token_of = graph.token_of
 
 
-def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None) -> Reply:
     return graph.fault_reply(kind, req, sb, reset_at_epoch, FLAVOR, _owner_of(req, sb))
 
 
-def handle(req: Request, sb: Sandbox) -> Reply:
+def handle(req: Request, sb: Emulator) -> Reply:
     route = graph.split_path(req)
     if route is None or req.method != "GET" or not route[1]:
         return graph.unknown_path(req)
@@ -59,7 +59,9 @@ def handle(req: Request, sb: Sandbox) -> Reply:
     owner = _owner_of(req, sb)
     if len(parts) == 1:
         endpoint = f"GET /{version}/{{id}}"
-        return graph.metered(req, sb, endpoint, owner, FLAVOR, lambda: _node(req, sb, parts[0]))
+        return graph.metered(
+            req, sb, endpoint, owner, FLAVOR, lambda: NODES.reply(req, sb, parts[0])
+        )
     if len(parts) == 2 and parts[1] == "media":
         endpoint = f"GET /{version}/{{ig-user-id}}/media"
         return graph.metered(req, sb, endpoint, owner, FLAVOR, lambda: _media(req, sb, parts[0]))
@@ -69,7 +71,7 @@ def handle(req: Request, sb: Sandbox) -> Reply:
     return graph.unknown_path(req)
 
 
-def _owner_of(req: Request, sb: Sandbox) -> str:
+def _owner_of(req: Request, sb: Emulator) -> str:
     """The IG user a request is about (a media id resolves to its owner), for the BUC key."""
     route = graph.split_path(req)
     object_id = route[1][0] if route and route[1] else ""
@@ -79,27 +81,7 @@ def _owner_of(req: Request, sb: Sandbox) -> str:
     return post.account_id if post else object_id or "0"
 
 
-def _node(req: Request, sb: Sandbox, object_id: str) -> Reply:
-    account = sb.world.account(PLATFORM, object_id)
-    if account is not None:
-        counts = sb.world.followers(account)
-        profile = {
-            "followers_count": counts["followers"],
-            "follows_count": counts["following"],
-            "media_count": counts["posts_count"],
-            "username": account.handle,
-            "name": account.name,
-            "id": account.account_id,
-        }
-        fields = graph.requested_fields(req, ())
-        return Reply(200, {k: v for k, v in profile.items() if k in fields})
-    post = sb.world.find_post(PLATFORM, object_id)
-    if post is None:
-        return graph.unsupported_get(object_id)
-    return Reply(200, media_object(post, sb, graph.requested_fields(req, ())))
-
-
-def _media(req: Request, sb: Sandbox, user_id: str) -> Reply:
+def _media(req: Request, sb: Emulator, user_id: str) -> Reply:
     """`/media`, newest first, paged by `after` cursors; `since`/`until` are not honoured."""
     if sb.world.account(PLATFORM, user_id) is None:
         return graph.unsupported_get(user_id)
@@ -121,7 +103,7 @@ def _media(req: Request, sb: Sandbox, user_id: str) -> Reply:
     return Reply(200, body)
 
 
-def _insights(req: Request, sb: Sandbox, media_id: str) -> Reply:
+def _insights(req: Request, sb: Emulator, media_id: str) -> Reply:
     """Lifetime insights of one media; one unknown or retired metric fails the whole call."""
     post = sb.world.find_post(PLATFORM, media_id)
     if post is None:
@@ -161,7 +143,7 @@ def _shortcode(post: Post) -> str:
     return base64.urlsafe_b64encode(int(post.post_id).to_bytes(8, "big")).decode().rstrip("=")[-11:]
 
 
-def media_object(post: Post, sb: Sandbox, fields: set[str]) -> dict[str, Any]:
+def media_object(post: Post, sb: Emulator, fields: set[str]) -> dict[str, Any]:
     """One IG media as Graph shows it, limited to the requested fields.
 
     Some reels have no `media_url` (Graph omits it for videos with copyrighted audio), and
@@ -196,3 +178,18 @@ def media_object(post: Post, sb: Sandbox, fields: set[str]) -> dict[str, Any]:
     else:
         obj["media_url"] = post.media_url
     return {k: v for k, v in obj.items() if k in fields}
+
+
+def _ig_user(account: SandboxAccount, counts: dict[str, int]) -> dict[str, Any]:
+    """An IG user node with every profile field it has; the request's `fields=` picks from it."""
+    return {
+        "followers_count": counts["followers"],
+        "follows_count": counts["following"],
+        "media_count": counts["posts_count"],
+        "username": account.handle,
+        "name": account.name,
+        "id": account.account_id,
+    }
+
+
+NODES = graph.Nodes(PLATFORM, _ig_user, (), media_object, ())

@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
 # The versions this emulator serves: LinkedIn keeps each monthly version about a year.
@@ -33,7 +33,7 @@ def token_of(req: Request) -> str | None:
     return req.bearer()
 
 
-def handle(req: Request, sb: Sandbox) -> Reply:
+def handle(req: Request, sb: Emulator) -> Reply:
     if req.method != "GET":
         return _error(405, f"Method {req.method} is not supported", 0)
     route, org_part = _route(req.path)
@@ -59,7 +59,7 @@ def handle(req: Request, sb: Sandbox) -> Reply:
     return _error(404, f"Resource {req.path} does not exist", 0)
 
 
-def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None) -> Reply:
     """LinkedIn's own failures. Its 429 cannot say when the (daily) quota resets."""
     if kind == "rate_limit":
         return _throttled()
@@ -83,7 +83,7 @@ def _route(path: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def _network_size(req: Request, sb: Sandbox, urn: str) -> Reply:
+def _network_size(req: Request, sb: Emulator, urn: str) -> Reply:
     """`GET /rest/networkSizes/{org urn}?edgeType=COMPANY_FOLLOWED_BY_MEMBER`."""
     if req.query.get("edgeType") != "COMPANY_FOLLOWED_BY_MEMBER":
         return _error(400, "edgeType must be COMPANY_FOLLOWED_BY_MEMBER for an organization", 100)
@@ -93,17 +93,15 @@ def _network_size(req: Request, sb: Sandbox, urn: str) -> Reply:
     return Reply(200, {"firstDegreeSize": sb.world.followers(account)["followers"]})
 
 
-def _posts(req: Request, sb: Sandbox) -> Reply:
+def _posts(req: Request, sb: Emulator) -> Reply:
     """`GET /rest/posts?q=author&author=...&start=&count=&sortBy=`: newest first.
 
     Posts are never edited in the world, so CREATED and LAST_MODIFIED give one order.
     """
-    if req.query.get("q") != "author":
-        return _error(400, "Unknown finder; this resource supports q=author", 100)
-    urn = req.query.get("author", "")
-    account = _organization(sb, urn)
-    if account is None:
-        return _unknown_org(urn)
+    found = _finder_org(req, sb, "author")
+    if isinstance(found, Reply):
+        return found
+    urn, account = found
     sort = req.query.get("sortBy", "LAST_MODIFIED")
     try:
         start = int(req.query.get("start", 0))
@@ -135,14 +133,12 @@ def _posts(req: Request, sb: Sandbox) -> Reply:
     )
 
 
-def _share_statistics(req: Request, sb: Sandbox) -> Reply:
+def _share_statistics(req: Request, sb: Emulator) -> Reply:
     """Lifetime statistics of up to 50 shares/ugcPosts given as Rest.li `List(...)`."""
-    if req.query.get("q") != "organizationalEntity":
-        return _error(400, "Unknown finder; this resource supports q=organizationalEntity", 100)
-    urn = req.query.get("organizationalEntity", "")
-    account = _organization(sb, urn)
-    if account is None:
-        return _unknown_org(urn)
+    found = _finder_org(req, sb, "organizationalEntity")
+    if isinstance(found, Reply):
+        return found
+    urn, account = found
     urns: list[str] = []
     for name in ("shares", "ugcPosts"):
         if name in req.query:
@@ -217,7 +213,7 @@ def _content(post: Post) -> dict[str, Any] | None:
     return None  # a text post has no content
 
 
-def _stats(sb: Sandbox, post: Post) -> dict[str, Any]:
+def _stats(sb: Emulator, post: Post) -> dict[str, Any]:
     m = sb.world.metrics(post)
     acted = m["clicks"] + m["likes"] + m["comments"] + m["shares"]
     return {
@@ -231,7 +227,19 @@ def _stats(sb: Sandbox, post: Post) -> dict[str, Any]:
     }
 
 
-def _organization(sb: Sandbox, urn: str) -> SandboxAccount | None:
+def _finder_org(req: Request, sb: Emulator, finder: str) -> tuple[str, SandboxAccount] | Reply:
+    """The organization a `q=<finder>` request names in its `<finder>` parameter, as its
+    URN and account; or the error reply for another finder or an unknown organization."""
+    if req.query.get("q") != finder:
+        return _error(400, f"Unknown finder; this resource supports q={finder}", 100)
+    urn = req.query.get(finder, "")
+    account = _organization(sb, urn)
+    if account is None:
+        return _unknown_org(urn)
+    return urn, account
+
+
+def _organization(sb: Emulator, urn: str) -> SandboxAccount | None:
     match = _ORG.match(urn)
     return sb.world.account("linkedin", match.group(1)) if match else None
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from social_pipeline.sandbox.world import World
 
 FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth")
 
@@ -115,3 +117,14 @@ class Limiter:
         return RateState(
             used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s
         )
+
+
+class Emulator(Protocol):
+    """What a platform module may ask of the running emulator (`server.Sandbox`)."""
+
+    world: World
+    config: SandboxConfig
+
+    def rate(self, req: Request, endpoint: str, token: str) -> RateState: ...
+
+    def account_for_token(self, platform: str, token: str | None) -> str | None: ...

@@ -8,7 +8,6 @@ transport, latency, fault injection, rate-limit windows and the request log.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -19,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from social_pipeline.platforms import PLATFORMS, base_url_env_var
+from social_pipeline.core.platforms import PLATFORMS, base_url_env_var
+from social_pipeline.core.settings import SANDBOX_DEFAULT_TOKEN, SANDBOX_TOKEN_SEPARATOR
+from social_pipeline.sandbox import facebook, instagram, linkedin, tiktok, x, youtube
 from social_pipeline.sandbox.protocol import (
     FAULT_KINDS,
     Fault,
@@ -31,7 +32,16 @@ from social_pipeline.sandbox.protocol import (
     SandboxConfig,
 )
 from social_pipeline.sandbox.world import World
-from social_pipeline.settings import SANDBOX_DEFAULT_TOKEN, SANDBOX_TOKEN_SEPARATOR
+
+# Each platform module owns its routes and wire formats (`handle`, `token_of`, `fault_reply`).
+HANDLERS = {
+    "facebook": facebook,
+    "instagram": instagram,
+    "x": x,
+    "linkedin": linkedin,
+    "tiktok": tiktok,
+    "youtube": youtube,
+}
 
 
 class Sandbox:
@@ -58,9 +68,7 @@ class Sandbox:
         self.grants: dict[tuple[str, str], str] = {}
         self.log: deque[LoggedRequest] = deque(maxlen=200_000)
         self._lock = threading.Lock()
-        self._handlers = {
-            p: importlib.import_module(f"social_pipeline.sandbox.{p}") for p in PLATFORMS
-        }
+        self._handlers = HANDLERS
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
 USER_FIELDS = {
@@ -57,7 +57,7 @@ def token_of(req: Request) -> str | None:
     return req.bearer()
 
 
-def handle(req: Request, sb: Sandbox) -> Reply:
+def handle(req: Request, sb: Emulator) -> Reply:
     endpoint = _ROUTES.get((req.method, req.path))
     if endpoint is None:
         return _error(404, "invalid_params", "The requested API path is not found.")
@@ -78,7 +78,7 @@ def handle(req: Request, sb: Sandbox) -> Reply:
     return _video_query(sb, account, wanted, body)
 
 
-def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None) -> Reply:
     # TikTok says nothing about when a rate limit ends (a sliding one-minute window).
     if kind == "rate_limit":
         return _error(
@@ -94,7 +94,7 @@ def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | No
 # -- routes ---------------------------------------------------------------------------
 
 
-def _user(sb: Sandbox, account: SandboxAccount, wanted: set[str]) -> dict[str, Any]:
+def _user(sb: Emulator, account: SandboxAccount, wanted: set[str]) -> dict[str, Any]:
     counts = sb.world.followers(account)
     user = {
         "open_id": account.account_id,
@@ -108,7 +108,7 @@ def _user(sb: Sandbox, account: SandboxAccount, wanted: set[str]) -> dict[str, A
 
 
 def _video_list(
-    sb: Sandbox, account: SandboxAccount, wanted: set[str], body: dict[str, Any]
+    sb: Emulator, account: SandboxAccount, wanted: set[str], body: dict[str, Any]
 ) -> Reply:
     max_count = body.get("max_count", 10)
     cursor = body.get("cursor", int(sb.world.clock().timestamp() * 1000))
@@ -130,7 +130,7 @@ def _video_list(
 
 
 def _video_query(
-    sb: Sandbox, account: SandboxAccount, wanted: set[str], body: dict[str, Any]
+    sb: Emulator, account: SandboxAccount, wanted: set[str], body: dict[str, Any]
 ) -> Reply:
     ids = (body.get("filters") or {}).get("video_ids")
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_COUNT:
@@ -148,7 +148,7 @@ def _video_query(
 # -- wire format ----------------------------------------------------------------------
 
 
-def _video(sb: Sandbox, account: SandboxAccount, post: Post, wanted: set[str]) -> dict[str, Any]:
+def _video(sb: Emulator, account: SandboxAccount, post: Post, wanted: set[str]) -> dict[str, Any]:
     m = sb.world.metrics(post)
     video = {
         "id": post.post_id,
@@ -173,7 +173,7 @@ def _cursor_of(post: Post) -> int:
     return int(post.created_at.timestamp()) * 1000 + post.seq % 100
 
 
-def _before(sb: Sandbox, account: SandboxAccount, cursor: int) -> Iterator[Post]:
+def _before(sb: Emulator, account: SandboxAccount, cursor: int) -> Iterator[Post]:
     """The account's videos created before `cursor` (ms), newest first."""
     end = datetime.fromtimestamp(cursor // 1000 + 1, tz=UTC)
     start = datetime(2000, 1, 1, tzinfo=UTC)  # no time filter: the whole history
@@ -182,7 +182,7 @@ def _before(sb: Sandbox, account: SandboxAccount, cursor: int) -> Iterator[Post]
             yield post
 
 
-def _account(req: Request, sb: Sandbox) -> SandboxAccount | None:
+def _account(req: Request, sb: Emulator) -> SandboxAccount | None:
     open_id = sb.account_for_token("tiktok", token_of(req))
     return sb.world.account("tiktok", open_id) if open_id else None
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from social_pipeline.platforms import PLATFORMS
-from social_pipeline.settings import SANDBOX_TOKEN_ENV, Account
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.settings import SANDBOX_TOKEN_ENV, Account
 
 # Posts exist from this day on; a window reaching further back simply finds none.
 HISTORY_START = date(2025, 6, 1)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.world import Post
 
 PROBLEM = {"Content-Type": "application/problem+json"}
@@ -34,7 +34,7 @@ def token_of(req: Request) -> str | None:
     return req.bearer()
 
 
-def handle(req: Request, sb: Sandbox) -> Reply:
+def handle(req: Request, sb: Emulator) -> Reply:
     user_id = ""
     if req.method != "GET":
         return _not_found()
@@ -59,7 +59,7 @@ def handle(req: Request, sb: Sandbox) -> Reply:
     return reply
 
 
-def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None) -> Reply:
     if kind == "rate_limit":
         reset = reset_at_epoch or req.received_at + sb.config.rate_limit_window_s
         headers = {
@@ -77,7 +77,7 @@ def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | No
 # -- routes ---------------------------------------------------------------------------
 
 
-def _user(req: Request, sb: Sandbox, user_id: str) -> Reply:
+def _user(req: Request, sb: Emulator, user_id: str) -> Reply:
     if not user_id.isdigit():
         return _invalid("id", user_id)
     account = sb.world.account("x", user_id)
@@ -100,7 +100,7 @@ def _user(req: Request, sb: Sandbox, user_id: str) -> Reply:
     return Reply(200, {"data": user})
 
 
-def _timeline(req: Request, sb: Sandbox, user_id: str) -> Reply:
+def _timeline(req: Request, sb: Emulator, user_id: str) -> Reply:
     if not user_id.isdigit():
         return _invalid("id", user_id)
     raw_max = req.query.get("max_results", "10")
@@ -130,7 +130,7 @@ def _timeline(req: Request, sb: Sandbox, user_id: str) -> Reply:
     return Reply(200, body)
 
 
-def _lookup(req: Request, sb: Sandbox, _: str) -> Reply:
+def _lookup(req: Request, sb: Emulator, _: str) -> Reply:
     raw = req.query.get("ids", "")
     ids = [i for i in raw.split(",") if i]
     if not 1 <= len(ids) <= 100 or not all(i.isdigit() for i in ids):
@@ -146,7 +146,7 @@ def _lookup(req: Request, sb: Sandbox, _: str) -> Reply:
 # -- wire format ----------------------------------------------------------------------
 
 
-def _tweets_body(req: Request, sb: Sandbox, posts: list[Post]) -> dict[str, Any]:
+def _tweets_body(req: Request, sb: Emulator, posts: list[Post]) -> dict[str, Any]:
     fields = _fields(req, "tweet.fields")
     media_fields = _fields(req, "media.fields")
     expand = "attachments.media_keys" in _fields(req, "expansions")
@@ -193,7 +193,7 @@ def _media(post: Post, key: str, fields: set[str]) -> dict[str, Any]:
 
 
 def _older(
-    sb: Sandbox, user_id: str, start: datetime, end: datetime, after: Post | None
+    sb: Emulator, user_id: str, start: datetime, end: datetime, after: Post | None
 ) -> Iterator[Post]:
     """Posts in [start, end), newest first, strictly after `after` in that order."""
     if after is not None:
@@ -208,7 +208,7 @@ def _encode_token(post: Post) -> str:
     return f"7140{int(post.post_id):x}"
 
 
-def _decode_token(sb: Sandbox, token: str) -> Post | None:
+def _decode_token(sb: Emulator, token: str) -> Post | None:
     if not token.startswith("7140"):
         return None
     try:

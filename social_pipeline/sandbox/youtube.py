@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from social_pipeline.sandbox.server import Reply, Request, Sandbox
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.youtube_resources import channel, etag, playlist_item, video
 
 MAX_RESULTS = 50  # items per page and ids per videos call
@@ -35,7 +35,7 @@ def _api_key(req: Request) -> str | None:
     return req.query.get("key") or req.headers.get("x-goog-api-key")
 
 
-def handle(req: Request, sb: Sandbox) -> Reply:
+def handle(req: Request, sb: Emulator) -> Reply:
     resource = req.path.removeprefix("/youtube/v3/")
     route = {"channels": _channels, "playlistItems": _playlist_items, "videos": _videos}.get(
         resource
@@ -50,7 +50,7 @@ def handle(req: Request, sb: Sandbox) -> Reply:
     return route(req, sb)
 
 
-def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | None) -> Reply:
+def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | None) -> Reply:
     if kind == "rate_limit":
         return _throttled(None if reset_at_epoch is None else reset_at_epoch - req.received_at)
     if kind == "server_error":
@@ -72,7 +72,7 @@ def fault_reply(kind: str, req: Request, sb: Sandbox, reset_at_epoch: float | No
     return _error(403, "The request is missing a valid API key.", "forbidden", "global")
 
 
-def _channels(req: Request, sb: Sandbox) -> Reply:
+def _channels(req: Request, sb: Emulator) -> Reply:
     """`channels.list?id=`: an unknown id is not an error, just no `items`."""
     parts = set(req.query["part"].split(","))
     items = [
@@ -90,7 +90,7 @@ def _channels(req: Request, sb: Sandbox) -> Reply:
     return Reply(200, body)
 
 
-def _playlist_items(req: Request, sb: Sandbox) -> Reply:
+def _playlist_items(req: Request, sb: Emulator) -> Reply:
     """`playlistItems.list` on an uploads playlist: newest first, no date filter."""
     playlist = req.query.get("playlistId", "")
     account = (
@@ -136,7 +136,7 @@ def _playlist_items(req: Request, sb: Sandbox) -> Reply:
     return Reply(200, body)
 
 
-def _videos(req: Request, sb: Sandbox) -> Reply:
+def _videos(req: Request, sb: Emulator) -> Reply:
     """`videos.list?id=a,b,...` (at most 50): ids that are not videos are left out."""
     ids = [i for i in req.query.get("id", "").split(",") if i]
     if not ids or len(ids) > MAX_RESULTS:

@@ -12,7 +12,7 @@ import zlib
 from datetime import timedelta
 from typing import Any
 
-from social_pipeline.sandbox.server import Sandbox
+from social_pipeline.sandbox.protocol import Emulator
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
 _THUMBS = (
@@ -29,13 +29,9 @@ def likes_hidden(post_id: str) -> bool:
     return zlib.crc32(post_id.encode()) % 10 == 0
 
 
-def channel(sb: Sandbox, account: SandboxAccount, parts: set[str]) -> dict[str, Any]:
+def channel(sb: Emulator, account: SandboxAccount, parts: set[str]) -> dict[str, Any]:
     counts = sb.world.followers(account)
-    item: dict[str, Any] = {
-        "kind": "youtube#channel",
-        "etag": etag(account.account_id),
-        "id": account.account_id,
-    }
+    item = _resource("channel", account.account_id)
     if "snippet" in parts:
         item["snippet"] = {
             "title": account.name,
@@ -89,13 +85,9 @@ def playlist_item(
     }
 
 
-def video(sb: Sandbox, post: Post, parts: set[str]) -> dict[str, Any]:
+def video(sb: Emulator, post: Post, parts: set[str]) -> dict[str, Any]:
     live_now, seconds = _timing(sb, post)
-    item: dict[str, Any] = {
-        "kind": "youtube#video",
-        "etag": etag(post.post_id),
-        "id": post.post_id,
-    }
+    item = _resource("video", post.post_id)
     if "snippet" in parts:
         item["snippet"] = {
             "publishedAt": _rfc3339(post),
@@ -129,7 +121,12 @@ def video(sb: Sandbox, post: Post, parts: set[str]) -> dict[str, Any]:
     return item
 
 
-def _timing(sb: Sandbox, post: Post) -> tuple[bool, int]:
+def _resource(kind: str, resource_id: str) -> dict[str, Any]:
+    """The head every resource starts with; its parts are added as requested."""
+    return {"kind": f"youtube#{kind}", "etag": etag(resource_id), "id": resource_id}
+
+
+def _timing(sb: Emulator, post: Post) -> tuple[bool, int]:
     """(broadcasting now, length in seconds) for the world's video/short/live types.
 
     Shorts run under a minute and videos over it; a live stream is `live` with duration

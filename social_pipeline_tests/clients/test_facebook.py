@@ -4,41 +4,30 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
 
-from social_pipeline.clients.errors import AuthError, MalformedResponse, RateLimited
-from social_pipeline.sandbox.server import Fault, Sandbox, SandboxConfig
-from social_pipeline.window import CollectionWindow
-from social_pipeline_tests.conftest import FROZEN_NOW, fast_policy, make_client
+from social_pipeline.clients.errors import RateLimited
+from social_pipeline.core.window import CollectionWindow
+from social_pipeline.sandbox.server import Fault, Sandbox
+from social_pipeline_tests import helpers
 
 P = "facebook"
 TOKEN = "test-token-s3cr3t"
 DAY = date(2026, 11, 19)  # posts exist after this window too: the client must skip them
 
-
-@pytest.fixture
-def busy() -> Iterator[Sandbox]:
-    """8 posts a day: a 28-day window spans three pages of 100."""
-    with Sandbox(SandboxConfig(posts_per_day=8), clock=lambda: FROZEN_NOW) as sb:
-        yield sb
-
-
-def world_ids(sb: Sandbox, account_id: str, window: CollectionWindow) -> list[str]:
-    return [p.post_id for p in sb.world.posts_between(P, account_id, window.start, window.end)]
+# 8 posts a day: a 28-day window spans three pages of 100.
+busy = pytest.fixture(helpers.busy_sandbox, name="busy")
 
 
 def test_posts_follow_paging_next_within_since_until_and_each_post_comes_once(
     busy: Sandbox,
 ) -> None:
-    client = make_client(busy, P)
+    client = helpers.make_client(busy, P)
     window = CollectionWindow(DAY)
-    pages = list(client.list_posts(window))
-    listed = [pid for page in pages for pid in page.post_ids]
+    pages, listed = helpers.listed_in_window(client, busy, window)  # newest first, none twice
 
-    assert listed == world_ids(busy, client.account_id, window)  # newest first, none twice
     assert len(listed) == 224
     requests = busy.requests_for(P, "/posts")
     assert len(requests) == 3
@@ -52,7 +41,7 @@ def test_posts_follow_paging_next_within_since_until_and_each_post_comes_once(
 
 
 def test_followed_next_urls_land_without_the_token(busy: Sandbox) -> None:
-    client = make_client(busy, P)
+    client = helpers.make_client(busy, P)
     pages = list(client.list_posts(CollectionWindow(DAY)))
     assert TOKEN in pages[0].body["paging"]["next"]  # Graph echoes it; the landing redacts
     for page in pages[1:]:
@@ -61,15 +50,15 @@ def test_followed_next_urls_land_without_the_token(busy: Sandbox) -> None:
 
 
 def test_listing_carries_metrics_so_a_day_needs_no_metric_calls(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, P)
+    client = helpers.make_client(sandbox, P)
     pages = list(client.collect(CollectionWindow(date(2026, 11, 20))))
     assert [p.kind for p in pages] == ["profile", "posts"]
     assert len(sandbox.requests_for(P)) == 2
 
 
 def test_metrics_refresh_asks_for_fifty_posts_per_call(busy: Sandbox) -> None:
-    client = make_client(busy, P)
-    ids = world_ids(busy, client.account_id, CollectionWindow(DAY))[:120]
+    client = helpers.make_client(busy, P)
+    ids = helpers.world_post_ids(busy, P, CollectionWindow(DAY))[:120]
     pages = list(client.fetch_metrics(ids))
 
     batches = [r.query["ids"].split(",") for r in busy.requests_for(P) if r.path == "/v24.0/"]
@@ -84,7 +73,7 @@ def test_metrics_refresh_asks_for_fifty_posts_per_call(busy: Sandbox) -> None:
 
 def test_a_rate_limit_answer_is_waited_out_before_the_next_request(sandbox: Sandbox) -> None:
     sandbox.inject(Fault("rate_limit", platform=P, reset_in=1.5))
-    client = make_client(sandbox, P)
+    client = helpers.make_client(sandbox, P)
     client.fetch_profile()
 
     refused, retried = sandbox.requests_for(P)
@@ -96,7 +85,7 @@ def test_a_rate_limit_answer_is_waited_out_before_the_next_request(sandbox: Sand
 
 def test_a_rate_limit_longer_than_the_allowed_wait_raises_with_its_reset(sandbox: Sandbox) -> None:
     sandbox.inject(Fault("rate_limit", platform=P, reset_in=600))
-    client = make_client(sandbox, P)
+    client = helpers.make_client(sandbox, P)
     with pytest.raises(RateLimited) as caught:
         client.fetch_profile()
 
@@ -108,9 +97,8 @@ def test_a_rate_limit_longer_than_the_allowed_wait_raises_with_its_reset(sandbox
 
 
 def test_usage_headers_at_full_quota_pause_the_client_before_it_is_refused() -> None:
-    config = SandboxConfig(rate_limit=2, rate_limit_window_s=2)
-    with Sandbox(config, clock=lambda: FROZEN_NOW) as sb:
-        client = make_client(sb, P)
+    with helpers.frozen_sandbox(rate_limit=2, rate_limit_window_s=2) as sb:
+        client = helpers.make_client(sb, P)
         for _ in range(4):
             client.fetch_profile()
         log = sb.requests_for(P)
@@ -123,46 +111,19 @@ def test_usage_headers_at_full_quota_pause_the_client_before_it_is_refused() -> 
 
 
 def test_a_server_error_is_retried(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("server_error", platform=P, times=2))
-    client = make_client(sandbox, P)
-    page = client.fetch_profile()
-
+    _, page = helpers.profile_after_two_server_errors(sandbox, P)
     assert page.body["followers_count"] > 0
-    assert [r.status for r in sandbox.requests_for(P)] == [500, 500, 200]
-    assert client.http.stats.retries == 2
-
-
-def test_a_revoked_token_fails_at_once_and_is_never_shown(sandbox: Sandbox, caplog_all) -> None:
-    sandbox.revoke(TOKEN)
-    client = make_client(sandbox, P, token=TOKEN)
-    with pytest.raises(AuthError) as caught:
-        list(client.collect(CollectionWindow(DAY)))
-
-    assert len(sandbox.requests_for(P)) == 1
-    text = str(caught.value)
-    assert "facebook" in text and client.account_id in text and "revoked" in text
-    assert (
-        TOKEN not in text and TOKEN not in repr(caught.value.args) and TOKEN not in caplog_all.text
-    )
-
-
-def test_a_body_that_is_not_json_fails_after_the_retries(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("malformed", platform=P, times=10))
-    client = make_client(sandbox, P, policy=fast_policy(max_retries=3))
-    with pytest.raises(MalformedResponse):
-        client.fetch_profile()
-    assert len(sandbox.requests_for(P)) == 4
 
 
 def test_the_graph_version_is_a_setting(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, P)
+    client = helpers.make_client(sandbox, P)
     newer = type(client)(client.http, client.account_id, TOKEN, api_version="v25.0")
     newer.fetch_profile()
     assert sandbox.requests_for(P)[-1].path == f"/v25.0/{client.account_id}"
 
 
 def test_the_profile_reads_follows_and_page_likes(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, P)
+    client = helpers.make_client(sandbox, P)
     body = client.fetch_profile().body
     account = sandbox.world.account(P, client.account_id)
     assert body["followers_count"] == sandbox.world.followers(account)["followers"]
@@ -174,7 +135,7 @@ def test_log_lines_name_waits_without_tokens(
     sandbox: Sandbox, caplog_all: pytest.LogCaptureFixture
 ) -> None:
     sandbox.inject(Fault("server_error", platform=P, times=1))
-    make_client(sandbox, P, token=TOKEN).fetch_profile()
+    helpers.make_client(sandbox, P, token=TOKEN).fetch_profile()
     assert any(
         r.levelno == logging.INFO and "facebook" in r.getMessage() for r in caplog_all.records
     )

@@ -3,48 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
 
-from social_pipeline.clients.errors import AuthError, MalformedResponse, PermanentError, RateLimited
+from social_pipeline.clients.errors import AuthError, PermanentError, RateLimited
 from social_pipeline.clients.tiktok import TikTokClient
-from social_pipeline.sandbox.server import Fault, Sandbox, SandboxConfig
-from social_pipeline.window import CollectionWindow
-from social_pipeline_tests.conftest import FROZEN_NOW, fast_policy, make_client
+from social_pipeline.core.window import CollectionWindow
+from social_pipeline.sandbox.server import Fault, Sandbox
+from social_pipeline_tests import helpers
 
 WINDOW = CollectionWindow(date(2026, 11, 19))
-TOKEN = "test-token-s3cr3t"
-
-
-@pytest.fixture
-def busy() -> Iterator[Sandbox]:
-    """Eight videos a day: 224 in a 28-day window, twelve pages of 20 to cross its start."""
-    with Sandbox(SandboxConfig(posts_per_day=8), clock=lambda: FROZEN_NOW) as sb:
-        yield sb
+# Eight videos a day: 224 in a 28-day window, twelve pages of 20 to cross its start.
+busy = pytest.fixture(helpers.busy_sandbox, name="busy")
 
 
 def test_video_list_starts_at_window_end_and_stops_at_the_page_crossing_its_start(
     busy: Sandbox,
 ) -> None:
-    client = make_client(busy, "tiktok")
-    history = list(
-        busy.world.posts_between(
-            "tiktok", client.account_id, WINDOW.start - timedelta(days=60), WINDOW.end
-        )
-    )
-    expected = [p.post_id for p in history if WINDOW.contains(p.created_at)]
-    crossing_page = history.index(next(p for p in history if p.created_at < WINDOW.start)) // 20
+    client = helpers.make_client(busy, "tiktok")
+    pages, listed = helpers.listed_in_window(client, busy, WINDOW)  # newest first, each once
 
-    pages = list(client.list_posts(WINDOW))
-
-    got = [i for page in pages for i in page.post_ids]
-    assert len(expected) == 224
-    assert got == expected  # newest first, each exactly once
+    assert len(listed) == 224
     sent = busy.requests_for("tiktok", "/video/list/")
-    assert len(sent) == crossing_page + 1 == 12  # nothing asked beyond the crossing page
+    crossing = helpers.pages_to_cross(busy, "tiktok", WINDOW, page_size=20, newest=WINDOW.end)
+    assert len(sent) == crossing == 12  # nothing asked beyond the crossing page
     assert all(r.body["max_count"] == 20 for r in sent)
     assert sent[0].body["cursor"] == int(WINDOW.end.timestamp() * 1000)  # skips newer videos
     assert [r.body["cursor"] for r in sent[1:]] == [p.body["data"]["cursor"] for p in pages[:-1]]
@@ -52,7 +36,7 @@ def test_video_list_starts_at_window_end_and_stops_at_the_page_crossing_its_star
 
 
 def test_day_pull_is_profile_plus_list_pages_with_metrics_inline(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, "tiktok")
+    client = helpers.make_client(sandbox, "tiktok")
 
     pages = list(client.collect(WINDOW))
 
@@ -66,10 +50,8 @@ def test_day_pull_is_profile_plus_list_pages_with_metrics_inline(sandbox: Sandbo
 
 
 def test_metrics_refresh_batches_ids_at_20_per_call(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, "tiktok")
-    posts = list(
-        sandbox.world.posts_between("tiktok", client.account_id, WINDOW.start, WINDOW.end)
-    )[:45]
+    client = helpers.make_client(sandbox, "tiktok")
+    posts = helpers.world_posts(sandbox, "tiktok", WINDOW.start, WINDOW.end)[:45]
 
     pages = list(client.fetch_metrics([p.post_id for p in posts]))
 
@@ -83,10 +65,10 @@ def test_metrics_refresh_batches_ids_at_20_per_call(sandbox: Sandbox) -> None:
 
 def test_rate_limit_without_reset_time_is_backed_off_past_the_window() -> None:
     # One request per 2 s window; the first backoff step (2..4 s) outlasts the window.
-    with Sandbox(
-        SandboxConfig(rate_limit=1, rate_limit_window_s=2), clock=lambda: FROZEN_NOW
-    ) as sb:
-        client = make_client(sb, "tiktok", policy=fast_policy(backoff_base=4.0, backoff_cap=4.0))
+    with helpers.frozen_sandbox(rate_limit=1, rate_limit_window_s=2) as sb:
+        client = helpers.make_client(
+            sb, "tiktok", policy=helpers.fast_policy(backoff_base=4.0, backoff_cap=4.0)
+        )
         client.fetch_profile()
         client.fetch_profile()
 
@@ -98,12 +80,12 @@ def test_rate_limit_without_reset_time_is_backed_off_past_the_window() -> None:
 
 def test_rate_limit_that_persists_raises_rate_limited_with_a_retry_time(sandbox: Sandbox) -> None:
     sandbox.inject(Fault("rate_limit", platform="tiktok", times=10))
-    client = make_client(sandbox, "tiktok")
+    client = helpers.make_client(sandbox, "tiktok")
 
     with pytest.raises(RateLimited) as caught:
         client.fetch_profile()
 
-    assert len(sandbox.requests_for("tiktok")) == fast_policy().max_retries + 1
+    assert len(sandbox.requests_for("tiktok")) == helpers.fast_policy().max_retries + 1
     assert "rate_limit_exceeded" in str(caught.value)
     # TikTok names no reset; its window is one minute, so the retry time is a minute out.
     assert caught.value.reset_at is not None
@@ -113,44 +95,12 @@ def test_rate_limit_that_persists_raises_rate_limited_with_a_retry_time(sandbox:
 
 
 def test_server_errors_are_retried(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("server_error", platform="tiktok", times=2))
-    client = make_client(sandbox, "tiktok")
-
-    page = client.fetch_profile()
-
+    client, page = helpers.profile_after_two_server_errors(sandbox, "tiktok")
     assert page.body["data"]["user"]["open_id"] == client.account_id
-    assert [r.status for r in sandbox.requests_for("tiktok")] == [500, 500, 200]
-
-
-def test_revoked_token_raises_auth_error_at_once_without_leaking_it(
-    sandbox: Sandbox, caplog_all: pytest.LogCaptureFixture
-) -> None:
-    sandbox.revoke(TOKEN)
-    client = make_client(sandbox, "tiktok", token=TOKEN)
-
-    with pytest.raises(AuthError) as caught:
-        list(client.collect(WINDOW))
-
-    assert len(sandbox.requests_for("tiktok")) == 1
-    text = str(caught.value)
-    assert text.startswith("tiktok:") and "access_token_invalid" in text and "401" in text
-    assert (
-        TOKEN not in text and TOKEN not in repr(caught.value.args) and TOKEN not in caplog_all.text
-    )
-
-
-def test_body_that_is_not_json_raises_malformed_response_after_retries(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("malformed", platform="tiktok", times=10))
-    client = make_client(sandbox, "tiktok")
-
-    with pytest.raises(MalformedResponse):
-        client.fetch_profile()
-
-    assert len(sandbox.requests_for("tiktok")) == fast_policy().max_retries + 1
 
 
 def test_unknown_account_is_refused_as_an_invalid_token(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, "tiktok", account_id="-000nobody")
+    client = helpers.make_client(sandbox, "tiktok", account_id="-000nobody")
 
     with pytest.raises(AuthError, match="access_token_invalid"):
         client.fetch_profile()
@@ -185,10 +135,10 @@ def test_the_token_alone_names_the_account_and_an_unknown_token_is_refused(
     sandbox: Sandbox,
 ) -> None:
     first, second = (a.account_id for a in sandbox.world.accounts("tiktok"))
-    mine = make_client(sandbox, "tiktok", account_id=second, token="act.second-user")
+    mine = helpers.make_client(sandbox, "tiktok", account_id=second, token="act.second-user")
     assert mine.fetch_profile().body["data"]["user"]["open_id"] == second
 
-    stranger = make_client(sandbox, "tiktok", account_id=first, token="act.first-user")
+    stranger = helpers.make_client(sandbox, "tiktok", account_id=first, token="act.first-user")
     sandbox.grants.pop(("tiktok", "act.first-user"))
     with pytest.raises(AuthError):
         stranger.fetch_profile()

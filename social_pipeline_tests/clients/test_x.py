@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
 
-from social_pipeline.clients.errors import AuthError, MalformedResponse, PermanentError, RateLimited
+from social_pipeline.clients.errors import PermanentError, RateLimited
 from social_pipeline.clients.x import XClient
-from social_pipeline.sandbox.server import Fault, Sandbox, SandboxConfig
-from social_pipeline.window import CollectionWindow
-from social_pipeline_tests.conftest import FROZEN_NOW, fast_policy, make_client
+from social_pipeline.core.window import CollectionWindow
+from social_pipeline.sandbox.server import Fault, Sandbox
+from social_pipeline_tests import helpers
 
 WINDOW = CollectionWindow(date(2026, 11, 19))
-TOKEN = "test-token-s3cr3t"
-
-
-@pytest.fixture
-def busy() -> Iterator[Sandbox]:
-    """Eight posts a day: 224 in a 28-day window, three pages of 100."""
-    with Sandbox(SandboxConfig(posts_per_day=8), clock=lambda: FROZEN_NOW) as sb:
-        yield sb
+# Eight posts a day: 224 in a 28-day window, three pages of 100.
+busy = pytest.fixture(helpers.busy_sandbox, name="busy")
 
 
 def timeline_requests(sb: Sandbox) -> list:
@@ -34,19 +27,12 @@ def timeline_requests(sb: Sandbox) -> list:
 def test_timeline_pages_with_the_window_as_time_filter_and_returns_each_post_once(
     busy: Sandbox,
 ) -> None:
-    client = make_client(busy, "x")
-    expected = [
-        p.post_id
-        for p in busy.world.posts_between("x", client.account_id, WINDOW.start, WINDOW.end)
-    ]
+    client = helpers.make_client(busy, "x")
+    pages, listed = helpers.listed_in_window(client, busy, WINDOW)  # newest first, each once
 
-    pages = list(client.list_posts(WINDOW))
-
-    got = [i for page in pages for i in page.post_ids]
-    assert len(expected) == 224
-    assert got == expected  # newest first, each exactly once
     sent = timeline_requests(busy)
-    assert len(sent) == math.ceil(224 / 100) == 3
+    assert len(sent) == math.ceil(len(listed) / 100) == 3
+    assert len(listed) == 224
     assert {(r.query["start_time"], r.query["end_time"], r.query["max_results"]) for r in sent} == {
         ("2026-10-23T00:00:00Z", "2026-11-20T00:00:00Z", "100")
     }
@@ -61,7 +47,7 @@ def test_timeline_pages_with_the_window_as_time_filter_and_returns_each_post_onc
 def test_day_pull_is_one_profile_and_one_timeline_call_with_metrics_inline(
     sandbox: Sandbox,
 ) -> None:
-    client = make_client(sandbox, "x")
+    client = helpers.make_client(sandbox, "x")
 
     pages = list(client.collect(WINDOW))
 
@@ -73,12 +59,8 @@ def test_day_pull_is_one_profile_and_one_timeline_call_with_metrics_inline(
 
 
 def test_metrics_refresh_batches_ids_at_100_per_call(busy: Sandbox) -> None:
-    client = make_client(busy, "x")
-    posts = list(
-        busy.world.posts_between(
-            "x", client.account_id, WINDOW.start - timedelta(days=5), WINDOW.end
-        )
-    )
+    client = helpers.make_client(busy, "x")
+    posts = helpers.world_posts(busy, "x", WINDOW.start - timedelta(days=5), WINDOW.end)
     ids = [p.post_id for p in posts[:230]]
 
     pages = list(client.fetch_metrics(ids))
@@ -93,7 +75,7 @@ def test_metrics_refresh_batches_ids_at_100_per_call(busy: Sandbox) -> None:
 
 def test_rate_limit_waits_until_x_rate_limit_reset_before_retrying(sandbox: Sandbox) -> None:
     sandbox.inject(Fault("rate_limit", platform="x", reset_in=1.5))
-    client = make_client(sandbox, "x")
+    client = helpers.make_client(sandbox, "x")
 
     client.fetch_profile()
 
@@ -106,10 +88,8 @@ def test_rate_limit_waits_until_x_rate_limit_reset_before_retrying(sandbox: Sand
 
 
 def test_exhausted_quota_window_is_waited_out_without_a_refused_request() -> None:
-    with Sandbox(
-        SandboxConfig(rate_limit=1, rate_limit_window_s=2), clock=lambda: FROZEN_NOW
-    ) as sb:
-        client = make_client(sb, "x")
+    with helpers.frozen_sandbox(rate_limit=1, rate_limit_window_s=2) as sb:
+        client = helpers.make_client(sb, "x")
         client.fetch_profile()  # x-rate-limit-remaining: 0
         client.fetch_profile()
 
@@ -121,7 +101,7 @@ def test_exhausted_quota_window_is_waited_out_without_a_refused_request() -> Non
 
 def test_rate_limit_reset_beyond_the_longest_wait_raises_with_reset_at(sandbox: Sandbox) -> None:
     sandbox.inject(Fault("rate_limit", platform="x", reset_in=30))
-    client = make_client(sandbox, "x", policy=fast_policy(max_rate_limit_wait=1.0))
+    client = helpers.make_client(sandbox, "x", policy=helpers.fast_policy(max_rate_limit_wait=1.0))
 
     with pytest.raises(RateLimited) as caught:
         client.fetch_profile()
@@ -134,48 +114,8 @@ def test_rate_limit_reset_beyond_the_longest_wait_raises_with_reset_at(sandbox: 
 
 
 def test_server_errors_are_retried(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("server_error", platform="x", times=2))
-    client = make_client(sandbox, "x")
-
-    page = client.fetch_profile()
-
+    _, page = helpers.profile_after_two_server_errors(sandbox, "x", status=503)
     assert page.body["data"]["username"] == "sandbox_x_1"
-    assert [r.status for r in sandbox.requests_for("x")] == [503, 503, 200]
-
-
-def test_revoked_token_raises_auth_error_at_once_without_leaking_it(
-    sandbox: Sandbox, caplog_all: pytest.LogCaptureFixture
-) -> None:
-    sandbox.revoke(TOKEN)
-    client = make_client(sandbox, "x", token=TOKEN)
-
-    with pytest.raises(AuthError) as caught:
-        list(client.collect(WINDOW))
-
-    assert len(sandbox.requests_for("x")) == 1
-    text = str(caught.value)
-    assert text.startswith("x:") and "401" in text and "Unauthorized" in text
-    assert (
-        TOKEN not in text and TOKEN not in repr(caught.value.args) and TOKEN not in caplog_all.text
-    )
-
-
-def test_body_that_is_not_json_raises_malformed_response_after_retries(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("malformed", platform="x", times=10))
-    client = make_client(sandbox, "x")
-
-    with pytest.raises(MalformedResponse):
-        client.fetch_profile()
-
-    assert len(sandbox.requests_for("x")) == fast_policy().max_retries + 1
-
-
-def test_unknown_user_is_a_permanent_error(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, "x", account_id="999")
-
-    with pytest.raises(PermanentError, match=r"Could not find user with id: \[999\]"):
-        client.fetch_profile()
-    assert len(sandbox.requests_for("x")) == 1
 
 
 def response(status: int, body: dict, headers: dict[str, str] | None = None) -> requests.Response:
@@ -211,7 +151,7 @@ def test_usage_cap_429_is_permanent_but_plain_429_is_a_rate_limit() -> None:
 
 
 def test_quota_headers_become_a_rate_limit_window(sandbox: Sandbox) -> None:
-    client = make_client(sandbox, "x")
+    client = helpers.make_client(sandbox, "x")
 
     client.fetch_profile()
 

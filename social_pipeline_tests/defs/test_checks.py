@@ -7,9 +7,9 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from social_pipeline.definitions import defs
-from social_pipeline.quality import duplicate_posts, follower_drops, negative_followers
-from social_pipeline_tests.pipeline_helpers import Deployment
+from social_pipeline.definitions import defs as load_definitions
+from social_pipeline.operations.quality import duplicate_posts, follower_drops, negative_followers
+from social_pipeline_tests.helpers import Deployment
 
 DAY = date(2026, 11, 19)
 
@@ -64,7 +64,7 @@ def test_quality_rules_catch_duplicates_negative_counts_and_collapses() -> None:
 
 
 def test_normalized_tables_carry_a_two_hour_freshness_policy() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = load_definitions().resolve_asset_graph()
     for key in ("posts", "engagement_snapshots", "follower_snapshots"):
         policy = graph.get(dg.AssetKey(key)).freshness_policy
         assert policy is not None and policy.warn_window.to_timedelta().total_seconds() == 2 * 3600

@@ -10,13 +10,14 @@ import polars as pl
 import pytest
 import yaml
 
-from social_pipeline.cli import main as cli
-from social_pipeline.definitions import defs
-from social_pipeline.recovery import all_dead_letters
+from social_pipeline.app.cli import main as cli
+from social_pipeline.definitions import defs as load_definitions
 from social_pipeline.sandbox.server import Fault
-from social_pipeline_tests.pipeline_helpers import Deployment
+from social_pipeline.storage.dead_letters import all_dead_letters
+from social_pipeline_tests.helpers import Deployment
 
 TODAY = datetime.now(UTC).date()
+defs = load_definitions()
 
 
 def evaluate(d: Deployment, name: str, cursor: str | None = None):  # noqa: ANN201
@@ -182,7 +183,40 @@ def test_a_collection_failing_past_the_limit_becomes_a_dead_letter_and_replay_co
     posts = d.table(f"SELECT count(*) AS n FROM social_posts WHERE account_id = '{victim}'")
     assert posts["n"][0] > 0
     with dg.DagsterInstance.get() as home:
-        assert any(
-            r.job_name == "replay_dead_letters_job" and r.is_success for r in home.get_runs()
-        )
+        [replay] = [r for r in home.get_runs() if r.tags.get("reason") == "replay"]
+        assert replay.is_success and replay.tags.get("dagster/partition") == str(TODAY)
+        # The replay went through the graph: the raw asset and the warehouse materialized.
+        for key in (dg.AssetKey("raw_linkedin"), dg.AssetKey(["warehouse", "social_posts"])):
+            assert home.get_latest_materialization_event(key).run_id == replay.run_id
     assert pl.DataFrame(all_dead_letters(d.data_dir)).height == 1
+
+
+def test_the_ui_replay_job_hands_the_dead_letters_to_the_replay_sensor(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = deployment
+    d.clock.now = datetime.now(UTC)
+    monkeypatch.setenv("SOCIAL_PIPELINE_MAX_ATTEMPTS", "1")
+    victim = d.sandbox.world.accounts("x")[1].account_id
+    token = d.tokens[("x", victim)]
+    d.sandbox.revoke(token)
+    assert d.materialize(TODAY).success
+    assert evaluate(d, "retry_failed_collections").run_requests == []  # straight to a letter
+    assert [x["status"] for x in all_dead_letters(d.data_dir)] == ["open"]
+    assert evaluate(d, "replay_dead_letters").run_requests == []  # nothing requested yet
+
+    d.sandbox.revoked.discard(token)
+    job = defs.resolve_job_def("replay_dead_letters_job")
+    result = job.execute_in_process(
+        instance=d.instance,
+        resources=dict(defs.resources or {}),
+        run_config={"ops": {"request_dead_letter_replay": {"config": {"platform": "x"}}}},
+    )
+    assert result.success
+    [request] = evaluate(d, "replay_dead_letters").run_requests
+    assert request.partition_key == str(TODAY) and request.tags["reason"] == "replay"
+    assert set(request.asset_selection) >= {dg.AssetKey("raw_x"), dg.AssetKey("posts")}
+    assert request.run_config == {"ops": {"raw_x": {"config": {"accounts": [victim]}}}}
+    assert evaluate(d, "replay_dead_letters").run_requests == []  # launched once
+    assert run_request(d, request).success
+    assert [x["status"] for x in all_dead_letters(d.data_dir)] == ["resolved"]

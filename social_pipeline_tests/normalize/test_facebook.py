@@ -3,96 +3,29 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import date
-from pathlib import Path
-from typing import Any
 
 import polars as pl
-import pytest
 
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.core.schema import CONTENT_TYPES, POSTS
+from social_pipeline.core.window import CollectionWindow
 from social_pipeline.normalize.facebook import normalize
-from social_pipeline.normalize.schema import CONTENT_TYPES, ENGAGEMENT, FOLLOWERS, POSTS
-from social_pipeline.raw import RawPull
 from social_pipeline.sandbox.server import Sandbox
-from social_pipeline.window import CollectionWindow
-from social_pipeline_tests.conftest import FROZEN_NOW, make_client
+from social_pipeline_tests import helpers
 
 P = "facebook"
 WINDOW = CollectionWindow(date(2026, 11, 20))
 
-
-def pull(sandbox: Sandbox, records: list[dict[str, Any]] | None = None) -> RawPull:
-    """One account's day, as the client fetched it (or `records` derived from that)."""
-    client = make_client(sandbox, P)
-    if records is None:
-        records = [page.to_record() for page in client.collect(WINDOW)]
-    return RawPull(
-        P,
-        client.account_id,
-        WINDOW.day,
-        WINDOW.start,
-        WINDOW.end,
-        FROZEN_NOW,
-        "job-1",
-        records,
-        Path("fb.jsonl.gz"),
-    )
+day = helpers.landed_day(P, WINDOW, name="day")  # one account's day, as the client fetched it
 
 
-@pytest.fixture
-def day(sandbox: Sandbox) -> RawPull:
-    return pull(sandbox)
-
-
-def posts_page(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(r for r in records if r["kind"] == "posts")
-
-
-def test_posts_and_engagement_match_the_world(sandbox: Sandbox, day: RawPull) -> None:
-    frames = normalize([day])
-    world = list(sandbox.world.posts_between(P, day.account_id, WINDOW.start, WINDOW.end))
-
-    assert frames.posts.schema == pl.Schema(POSTS) and frames.engagement.schema == pl.Schema(
-        ENGAGEMENT
-    )
-    assert frames.posts["post_id"].to_list() == [p.post_id for p in world]
-    assert frames.engagement.height == len(world)
-    for row in frames.engagement.iter_rows(named=True):
-        metrics = sandbox.world.metrics(sandbox.world.find_post("facebook", row["post_id"]))
-        assert (row["likes"], row["comments"], row["shares"]) == (
-            metrics["likes"],
-            metrics["comments"],
-            metrics["shares"],
-        )
-
-
-def test_metrics_facebook_does_not_report_are_null_not_zero(day: RawPull) -> None:
-    engagement = normalize([day]).engagement
-    for column in ("views", "saves", "impressions", "reach", "clicks", "engagement_rate"):
-        assert engagement[column].null_count() == engagement.height, column
-
-
-def test_followers_come_from_the_page_profile(sandbox: Sandbox, day: RawPull) -> None:
-    followers = normalize([day]).followers
-    account = sandbox.world.account(P, day.account_id)
-    assert followers.schema == pl.Schema(FOLLOWERS)
-    assert (
-        followers.row(0, named=True)["followers"] == sandbox.world.followers(account)["followers"]
-    )
-    assert followers["following"].is_null().all() and followers["posts_count"].is_null().all()
-
-
-def test_text_keeps_unicode_and_a_post_without_message_has_null_text(
-    sandbox: Sandbox, day: RawPull
-) -> None:
+def test_posts_are_the_worlds_newest_first(sandbox: Sandbox, day: RawPull) -> None:
     posts = normalize([day]).posts
-    expected = {
-        p.post_id: p.text or None
-        for p in sandbox.world.posts_between(P, day.account_id, WINDOW.start, WINDOW.end)
-    }
-    assert dict(zip(posts["post_id"], posts["text"], strict=True)) == expected
-    assert any(t and not t.isascii() for t in expected.values())
-    assert None in expected.values()
+
+    assert posts.schema == pl.Schema(POSTS)
+    assert posts["post_id"].to_list() == list(helpers.pulled_posts(sandbox, day))
 
 
 def test_attachments_decide_content_type_and_media_urls(sandbox: Sandbox, day: RawPull) -> None:
@@ -119,10 +52,10 @@ def test_attachments_decide_content_type_and_media_urls(sandbox: Sandbox, day: R
 
 def test_absent_shares_is_zero_only_when_shares_was_requested(day: RawPull) -> None:
     asked = copy.deepcopy(day)
-    first = posts_page(asked.records)["body"]["data"][0]
+    first = helpers.first_page(asked.records, "posts")["body"]["data"][0]
     del first["shares"]
     unasked = copy.deepcopy(asked)
-    page = posts_page(unasked.records)
+    page = helpers.first_page(unasked.records, "posts")
     page["request"]["params"]["fields"] = page["request"]["params"]["fields"].replace("shares,", "")
 
     def shares(raw: RawPull) -> int | None:
@@ -135,7 +68,7 @@ def test_absent_shares_is_zero_only_when_shares_was_requested(day: RawPull) -> N
 
 def test_shares_of_an_unexpected_shape_is_unknown_not_zero(day: RawPull) -> None:
     odd = copy.deepcopy(day)
-    first = posts_page(odd.records)["body"]["data"][0]
+    first = helpers.first_page(odd.records, "posts")["body"]["data"][0]
     first["shares"] = "n/a"  # present, so not "none shared", but no count to read
 
     frame = normalize([odd]).engagement
@@ -144,11 +77,11 @@ def test_shares_of_an_unexpected_shape_is_unknown_not_zero(day: RawPull) -> None
 
 
 def test_a_later_metrics_refresh_wins_over_the_listing(sandbox: Sandbox, day: RawPull) -> None:
-    client = make_client(sandbox, P)
-    ids = [p["id"] for p in posts_page(day.records)["body"]["data"]]
+    client = helpers.make_client(sandbox, P)
+    ids = [p["id"] for p in helpers.first_page(day.records, "posts")["body"]["data"]]
     refresh = [page.to_record() for page in client.fetch_metrics(ids)]
     refresh[0]["body"][ids[0]]["reactions"]["summary"]["total_count"] = 999_999
-    frames = normalize([pull(sandbox, day.records + refresh)])
+    frames = normalize([replace(day, records=day.records + refresh)])
 
     assert frames.engagement.height == len(ids)
     assert frames.engagement.filter(pl.col("post_id") == ids[0])["likes"].item() == 999_999
@@ -158,7 +91,7 @@ def test_malformed_records_are_quarantined_and_the_rest_of_the_page_kept(
     sandbox: Sandbox, day: RawPull
 ) -> None:
     records = copy.deepcopy(day.records)
-    data = posts_page(records)["body"]["data"]
+    data = helpers.first_page(records, "posts")["body"]["data"]
     good = len(data)
     template = data[0]
     data.append({k: v for k, v in template.items() if k != "id"})
@@ -167,16 +100,11 @@ def test_malformed_records_are_quarantined_and_the_rest_of_the_page_kept(
         {**template, "id": f"{day.account_id}_2", "reactions": {"summary": {"total_count": "lots"}}}
     )
     records.append(
-        {
-            "kind": "posts",
-            "endpoint": "GET /v24.0/{page-id}/posts",
-            "status": 200,
-            "body": None,
-            "error": "facebook: response is not JSON (text/html)",
-            "body_text": "<html>",
-        }
+        helpers.unreadable_page(
+            "posts", "GET /v24.0/{page-id}/posts", "facebook: response is not JSON (text/html)"
+        )
     )
-    frames = normalize([pull(sandbox, records)])
+    frames = normalize([replace(day, records=records)])
 
     reasons = frames.quarantine["reason"].to_list()
     assert "item has no id" in reasons
@@ -189,7 +117,7 @@ def test_malformed_records_are_quarantined_and_the_rest_of_the_page_kept(
 
 def test_posts_outside_the_window_and_repeats_are_left_out(sandbox: Sandbox, day: RawPull) -> None:
     records = copy.deepcopy(day.records)
-    page = posts_page(records)
+    page = helpers.first_page(records, "posts")
     late = {
         **page["body"]["data"][0],
         "id": f"{day.account_id}_9",
@@ -197,7 +125,7 @@ def test_posts_outside_the_window_and_repeats_are_left_out(sandbox: Sandbox, day
     }
     page["body"]["data"].append(late)
     records.append(copy.deepcopy(page))  # the same page landed twice
-    frames = normalize([pull(sandbox, records)])
+    frames = normalize([replace(day, records=records)])
 
     assert frames.posts.height == len(page["body"]["data"]) - 1
     assert frames.posts["post_id"].is_unique().all()

@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
+from social_pipeline.core.pulls import RawPull
 from social_pipeline.normalize.common import as_int, bad_int, split_quarantine
 from social_pipeline.normalize.items import TEXT, each, items_frame, jfield, obj
-from social_pipeline.raw import RawPull
 
 ITEM = obj(
     id=TEXT,

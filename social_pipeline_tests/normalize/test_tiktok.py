@@ -4,89 +4,39 @@ from __future__ import annotations
 
 import copy
 from datetime import date
-from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize import schema
-from social_pipeline.normalize.tiktok import FIELD_MAP, normalize
-from social_pipeline.raw import RawPull
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.core.window import CollectionWindow
+from social_pipeline.normalize.tiktok import normalize
 from social_pipeline.sandbox.server import Sandbox
-from social_pipeline.window import CollectionWindow
-from social_pipeline_tests.conftest import FROZEN_NOW, make_client
+from social_pipeline_tests import helpers
 
 WINDOW = CollectionWindow(date(2026, 11, 19))
 
-
-def landed_pull(sandbox: Sandbox) -> RawPull:
-    """A day's pull as the client lands it."""
-    client = make_client(sandbox, "tiktok")
-    pages = list(client.collect(WINDOW))
-    return RawPull(
-        platform="tiktok",
-        account_id=client.account_id,
-        partition_date=WINDOW.day,
-        window_start=WINDOW.start,
-        window_end=WINDOW.end,
-        collected_at=FROZEN_NOW,
-        job_id="job-1",
-        records=[p.to_record() for p in pages],
-        path=Path(f"raw/tiktok/date={WINDOW.day}/{client.account_id}.jsonl.gz"),
-    )
+pull = helpers.landed_day("tiktok", WINDOW)
 
 
-def first_posts_page(pull: RawPull) -> dict[str, Any]:
-    return next(r for r in pull.records if r["kind"] == "posts")
-
-
-def test_posts_engagement_and_followers_equal_what_the_platform_reported(sandbox: Sandbox) -> None:
-    pull = landed_pull(sandbox)
-    world_posts = {
-        p.post_id: p
-        for p in sandbox.world.posts_between("tiktok", pull.account_id, WINDOW.start, WINDOW.end)
-    }
+def test_posts_equal_what_the_platform_reported_and_nothing_is_quarantined(
+    sandbox: Sandbox, pull: RawPull
+) -> None:
     handle = sandbox.world.account("tiktok", pull.account_id).handle
 
     frames = normalize([pull])
 
     assert frames.quarantine.is_empty()
-    assert frames.posts.schema == pl.Schema(schema.POSTS)
-    assert sorted(frames.posts["post_id"]) == sorted(
-        world_posts
-    )  # the crossing page's older videos left out
-    for row in frames.posts.iter_rows(named=True):
-        post = world_posts[row["post_id"]]
-        assert row["created_at"] == post.created_at  # create_time read as seconds
+    # Only the window's videos (not the crossing page's older ones), create_time read as seconds.
+    for row, post in helpers.post_rows(sandbox, pull, frames.posts):
         assert row["text"] == post.text  # emoji, accents and CJK kept as written
         assert row["content_type"] == "video"
         assert row["permalink"] == f"https://www.tiktok.com/@{handle}/video/{post.post_id}"
         assert row["media_urls"] == [f"https://www.tiktok.com/player/v1/{post.post_id}"]
         assert row["thumbnail_url"] == post.media_url
-    for row in frames.engagement.iter_rows(named=True):
-        m = sandbox.world.metrics(world_posts[row["post_id"]])
-        assert (row["likes"], row["comments"], row["shares"], row["views"]) == (
-            m["likes"],
-            m["comments"],
-            m["shares"],
-            m["views"],
-        )
-        # The Display API reports none of these: NULL, never 0.
-        assert (row["saves"], row["impressions"], row["reach"], row["clicks"]) == (
-            None,
-            None,
-            None,
-            None,
-        )
-    account = sandbox.world.account("tiktok", pull.account_id)
-    assert frames.followers.select("followers", "following", "posts_count").row(0, named=True) == (
-        sandbox.world.followers(account)
-    )
 
 
-def test_missing_optional_fields_become_null(sandbox: Sandbox) -> None:
-    pull = landed_pull(sandbox)
-    video = first_posts_page(pull)["body"]["data"]["videos"][0]
+def test_missing_optional_fields_become_null(pull: RawPull) -> None:
+    video = helpers.first_page(pull, "posts")["body"]["data"]["videos"][0]
     for field in ("share_count", "embed_link", "cover_image_url", "share_url"):
         del video[field]
     video["video_description"] = ""
@@ -100,9 +50,8 @@ def test_missing_optional_fields_become_null(sandbox: Sandbox) -> None:
     assert row["shares"] is None and row["likes"] == video["like_count"]
 
 
-def test_a_video_listed_twice_gives_one_row(sandbox: Sandbox) -> None:
-    pull = landed_pull(sandbox)
-    pull.records.append(copy.deepcopy(first_posts_page(pull)))
+def test_a_video_listed_twice_gives_one_row(pull: RawPull) -> None:
+    pull.records.append(copy.deepcopy(helpers.first_page(pull, "posts")))
 
     frames = normalize([pull])
 
@@ -110,9 +59,8 @@ def test_a_video_listed_twice_gives_one_row(sandbox: Sandbox) -> None:
     assert frames.engagement.height == frames.posts.height
 
 
-def test_bad_records_are_quarantined_with_a_reason_and_the_rest_kept(sandbox: Sandbox) -> None:
-    pull = landed_pull(sandbox)
-    videos = first_posts_page(pull)["body"]["data"]["videos"]
+def test_bad_records_are_quarantined_with_a_reason_and_the_rest_kept(pull: RawPull) -> None:
+    videos = helpers.first_page(pull, "posts")["body"]["data"]["videos"]
     kept = len(videos)
     no_id, bad_time, bad_metric = (copy.deepcopy(videos[0]) for _ in range(3))
     del no_id["id"]
@@ -120,14 +68,7 @@ def test_bad_records_are_quarantined_with_a_reason_and_the_rest_kept(sandbox: Sa
     bad_metric["id"], bad_metric["view_count"] = "2", {"total": 5}
     videos.extend([no_id, bad_time, bad_metric])
     pull.records.append(
-        {
-            "kind": "posts",
-            "endpoint": "POST /v2/video/list/",
-            "status": 200,
-            "body": None,
-            "error": "tiktok: response is not JSON",
-            "body_text": "<html>",
-        }
+        helpers.unreadable_page("posts", "POST /v2/video/list/", "tiktok: response is not JSON")
     )
     pull.records.append(
         {"kind": "posts", "endpoint": "POST /v2/video/list/", "status": 200, "body": {"data": {}}}
@@ -146,9 +87,3 @@ def test_bad_records_are_quarantined_with_a_reason_and_the_rest_kept(sandbox: Sa
     page_ids = {v["id"] for v in videos[:kept]}
     assert page_ids <= set(frames.posts["post_id"])  # every good video of that page kept
     assert {"1", "2"}.isdisjoint(frames.posts["post_id"])
-
-
-def test_field_map_names_every_metric_column() -> None:
-    columns = {column for _, column in FIELD_MAP}
-    assert set(schema.METRICS) <= columns
-    assert {"followers", "following", "posts_count", "permalink", "content_type"} <= columns

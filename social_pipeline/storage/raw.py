@@ -15,65 +15,19 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import re
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from social_pipeline.core.pulls import RawPull
+from social_pipeline.storage.files import atomic_write_bytes, safe_name
+
 RAW_FORMAT_VERSION = 1
-
-
-@dataclass
-class RawPull:
-    """One account's landed pull for one day, read back for normalizing."""
-
-    platform: str
-    account_id: str
-    partition_date: date
-    window_start: datetime
-    window_end: datetime
-    collected_at: datetime
-    job_id: str
-    records: list[dict[str, Any]]
-    path: Path
 
 
 def partition_dir(data_dir: Path, platform: str, day: date) -> Path:
     return data_dir / "raw" / platform / f"date={day.isoformat()}"
-
-
-def safe_name(account_id: str) -> str:
-    # Account ids are platform ids (digits, UC..., open ids); keep file names boring anyway.
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        # A full disk says "[Errno 28] No space left on device" and nothing else: name the file.
-        reason = exc.strerror or exc
-        raise OSError(
-            exc.errno, f"cannot write {path}: {reason}; the previous version is kept"
-        ) from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_pull(path: Path, header: dict[str, Any], records: Iterable[dict[str, Any]]) -> Path:
@@ -157,6 +111,15 @@ def read_pulls(data_dir: Path, platform: str, day: date) -> list[RawPull]:
 def read_jobs(data_dir: Path, platform: str, day: date) -> list[dict[str, Any]]:
     folder = partition_dir(data_dir, platform, day) / "_jobs"
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def latest_jobs(data_dir: Path, platform: str, day: date) -> dict[str, tuple[dict[str, Any], int]]:
+    """Per account of that platform and day: its newest job record and how many attempts."""
+    found: dict[str, tuple[dict[str, Any], int]] = {}
+    for job in sorted(read_jobs(data_dir, platform, day), key=lambda j: j["started_at"]):
+        count = found.get(job["account_id"], (job, 0))[1] + 1
+        found[job["account_id"]] = (job, count)
+    return found
 
 
 def read_rate_limits(data_dir: Path, platform: str, day: date) -> list[dict[str, Any]]:

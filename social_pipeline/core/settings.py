@@ -8,11 +8,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
-from social_pipeline.platforms import DEFAULT_BASE_URLS, PLATFORMS, base_url_env_var
-from social_pipeline.window import DEFAULT_WINDOW_DAYS
+from social_pipeline.core.platforms import (
+    APP_OF,
+    DEFAULT_AUTHORIZE_URLS,
+    DEFAULT_BASE_URLS,
+    DEFAULT_TOKEN_URLS,
+    PLATFORMS,
+    REFRESHABLE,
+    authorize_url_env_var,
+    base_url_env_var,
+    token_url_env_var,
+)
+from social_pipeline.core.window import DEFAULT_WINDOW_DAYS
 
 ACCOUNTS_ENV = "SOCIAL_PIPELINE_ACCOUNTS"
 DATA_DIR_ENV = "SOCIAL_PIPELINE_DATA_DIR"
@@ -24,6 +35,7 @@ MAX_ATTEMPTS_ENV = "SOCIAL_PIPELINE_MAX_ATTEMPTS"
 RETRY_BACKOFF_ENV = "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS"
 BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
 SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
+CREDENTIALS_DIR_ENV = "SOCIAL_PIPELINE_CREDENTIALS_DIR"
 
 # Sandbox accounts read their token from here; unset, the emulator's public token is used.
 SANDBOX_TOKEN_ENV = "SOCIAL_PIPELINE_SANDBOX_TOKEN"
@@ -38,8 +50,20 @@ DEFAULT_START_DATE = date(2026, 1, 1)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+N = TypeVar("N", int, float)
+
+
 class SettingsError(ValueError):
     """The accounts file or environment is wrong; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """A platform's OAuth app: the NAMES of the variables holding its id and secret."""
+
+    platform: str
+    client_id_env: str
+    client_secret_env: str = ""  # X public clients have none
 
 
 @dataclass(frozen=True)
@@ -47,7 +71,8 @@ class Account:
     platform: str
     account_id: str
     name: str
-    token_env: str
+    token_env: str  # "" when only a refresh token is named
+    refresh_token_env: str = ""
 
     @property
     def key(self) -> str:
@@ -73,6 +98,11 @@ class Settings:
     overridden_base_urls: frozenset[str] = field(default_factory=frozenset)
     # SOCIAL_PIPELINE_<PLATFORM>_API_VERSION: e.g. v25.0 for Graph, 202601 for LinkedIn.
     api_versions: Mapping[str, str] = field(default_factory=dict)
+    # `apps:` of the accounts file, by app platform (`facebook` serves Instagram too).
+    apps: Mapping[str, AppCredentials] = field(default_factory=dict)
+    credentials_dir: Path = Path("data/credentials")
+    token_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKEN_URLS))
+    authorize_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_AUTHORIZE_URLS))
     # How a token variable is read; Dagster passes one going through EnvVar.
     token_lookup: Callable[[str], str | None] | None = field(
         default=None, compare=False, repr=False
@@ -89,14 +119,24 @@ class Settings:
             if a.platform == platform and (not only or a.account_id in only)
         ]
 
+    def secret(self, name: str, environ: Mapping[str, str] | None = None) -> str:
+        """The value of the environment variable `name` (a token or secret), read now."""
+        if not name:
+            return ""
+        if environ is not None:
+            value = environ.get(name, "")
+        elif self.token_lookup is not None:
+            value = self.token_lookup(name) or ""
+        else:
+            value = os.environ.get(name, "")
+        return value.strip()
+
+    def app_for(self, account: Account) -> AppCredentials | None:
+        return self.apps.get(APP_OF[account.platform])
+
     def token_for(self, account: Account, environ: Mapping[str, str] | None = None) -> str:
         """The account's access token, read from its environment variable at call time."""
-        if environ is not None:
-            value = environ.get(account.token_env, "")
-        elif self.token_lookup is not None:
-            value = self.token_lookup(account.token_env) or ""
-        else:
-            value = os.environ.get(account.token_env, "")
+        value = self.secret(account.token_env, environ)
         if not value and self.is_sandbox and account.token_env == SANDBOX_TOKEN_ENV:
             return f"{SANDBOX_DEFAULT_TOKEN}{SANDBOX_TOKEN_SEPARATOR}{account.account_id}"
         if not value.strip():
@@ -108,8 +148,7 @@ class Settings:
         return value.strip()
 
 
-def load_accounts(path: Path) -> tuple[Account, ...]:
-    """Parse and validate an accounts file (DESIGN.md, "Accounts file")."""
+def _read_accounts_file(path: Path) -> dict:
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -125,7 +164,57 @@ def load_accounts(path: Path) -> tuple[Account, ...]:
         raise SettingsError(f"{where}: malformed YAML{at}: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("accounts"), list):
         raise SettingsError(f"{where}: expected a top-level 'accounts:' list of entries")
+    return doc
 
+
+def _env_name(value: object, here: str, key: str) -> str:
+    name = str(value or "").strip()
+    if name and not _ENV_NAME.match(name):
+        raise SettingsError(
+            f"{here}: {key} {name!r} is not an environment variable name "
+            "(put the variable's name here, never the token or secret itself)"
+        )
+    return name
+
+
+def load_apps(path: Path, doc: dict | None = None) -> dict[str, AppCredentials]:
+    """The `apps:` section: per platform, the variables naming the OAuth client."""
+    doc = _read_accounts_file(path) if doc is None else doc
+    section = doc.get("apps") or {}
+    where = f"{path}: apps"
+    if not isinstance(section, dict):
+        raise SettingsError(
+            f"{where}: expected a mapping of platform -> client_id_env/client_secret_env"
+        )
+    apps: dict[str, AppCredentials] = {}
+    for platform, entry in section.items():
+        here = f"{where}.{platform}"
+        if platform not in set(APP_OF.values()):
+            raise SettingsError(
+                f"{here}: unknown app platform; use one of {', '.join(sorted(set(APP_OF.values())))}"
+                " (Instagram uses the facebook app)"
+            )
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{here}: expected client_id_env and client_secret_env")
+        client_id_env = _env_name(entry.get("client_id_env"), here, "client_id_env")
+        client_secret_env = _env_name(entry.get("client_secret_env"), here, "client_secret_env")
+        if not client_id_env:
+            raise SettingsError(
+                f"{here}: client_id_env is missing; name the variable holding the client id"
+            )
+        if not client_secret_env and platform != "x":
+            raise SettingsError(
+                f"{here}: client_secret_env is missing; name the variable holding the client secret"
+            )
+        apps[platform] = AppCredentials(platform, client_id_env, client_secret_env)
+    return apps
+
+
+def load_accounts(path: Path, doc: dict | None = None) -> tuple[Account, ...]:
+    """Parse and validate an accounts file (DESIGN.md, "Accounts file")."""
+    where = str(path)
+    doc = _read_accounts_file(path) if doc is None else doc
+    apps = load_apps(path, doc)
     accounts: list[Account] = []
     seen: dict[tuple[str, str], int] = {}
     for index, entry in enumerate(doc["accounts"], start=1):
@@ -145,15 +234,25 @@ def load_accounts(path: Path) -> tuple[Account, ...]:
                 f"{here} ({platform}): account_id is missing; add the platform's own id"
             )
         here = f"{here} ({platform} {account_id})"
-        token_env = str(entry.get("token_env", "") or "").strip()
-        if not token_env:
+        token_env = _env_name(entry.get("token_env"), here, "token_env")
+        refresh_env = _env_name(entry.get("refresh_token_env"), here, "refresh_token_env")
+        if refresh_env and platform not in REFRESHABLE:
+            raise SettingsError(
+                f"{here}: {platform} has no refresh tokens; name the long-lived user or Page "
+                "token in token_env (with apps.facebook set, user tokens are extended before "
+                "they expire)"
+            )
+        if not token_env and not refresh_env:
             raise SettingsError(
                 f"{here}: token_env is missing or empty; name the environment variable that holds the token"
+                + (" (or refresh_token_env for a refresh token)" if platform in REFRESHABLE else "")
             )
-        if not _ENV_NAME.match(token_env):
+        if refresh_env and APP_OF[platform] not in apps:
+            app = APP_OF[platform]
             raise SettingsError(
-                f"{here}: token_env {token_env!r} is not an environment variable name "
-                "(put the variable's name here, never the token itself)"
+                f"{here}: refresh_token_env needs the {app} app's client credentials, and "
+                f"{where} has no apps.{app}; add\n  apps:\n    {app}: "
+                "{client_id_env: <VAR WITH CLIENT ID>, client_secret_env: <VAR WITH SECRET>}"
             )
         key = (platform, account_id)
         if key in seen:
@@ -162,7 +261,7 @@ def load_accounts(path: Path) -> tuple[Account, ...]:
             )
         seen[key] = index
         name = str(entry.get("name") or account_id)
-        accounts.append(Account(platform, account_id, name, token_env))
+        accounts.append(Account(platform, account_id, name, token_env, refresh_env))
     return tuple(accounts)
 
 
@@ -177,30 +276,27 @@ def check_tokens(settings: Settings, environ: Mapping[str, str] | None = None) -
     return problems
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _number_env(
+    env: Mapping[str, str], name: str, default: N, minimum: N, kind: type[N], what: str
+) -> N:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")
     return value
 
 
+def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    return _number_env(env, name, default, minimum, int, "a whole number")
+
+
 def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise SettingsError(f"{name}={value} must not be negative")
-    return value
+    return _number_env(env, name, default, 0.0, float, "a number")
 
 
 def start_date(environ: Mapping[str, str] | None = None) -> date:
@@ -249,12 +345,33 @@ def load_settings(
             if env.get(f"SOCIAL_PIPELINE_{p.upper()}_API_VERSION", "").strip()
         },
         token_lookup=token_lookup,
+        credentials_dir=Path(
+            env.get(CREDENTIALS_DIR_ENV, "").strip() or data_dir / "credentials"
+        ).absolute(),
+        token_urls={
+            p: env.get(token_url_env_var(p), "").strip() or DEFAULT_TOKEN_URLS[p] for p in PLATFORMS
+        },
+        authorize_urls={
+            p: env.get(authorize_url_env_var(p), "").strip() or DEFAULT_AUTHORIZE_URLS[p]
+            for p in PLATFORMS
+        },
     )
     accounts_path = env.get(ACCOUNTS_ENV, "").strip()
     if accounts_path:
         path = Path(accounts_path).absolute()
-        return Settings(accounts=load_accounts(path), accounts_file=path, **common)
+        doc = _read_accounts_file(path)
+        return Settings(
+            accounts=load_accounts(path, doc),
+            apps=load_apps(path, doc),
+            accounts_file=path,
+            **common,
+        )
+    # No accounts file: the built-in sandbox. Its accounts are the emulator's to name;
+    # `social_pipeline.environment` fills them in (settings never reach into the sandbox).
+    return Settings(accounts=(), accounts_file=None, **common)
 
-    from social_pipeline.sandbox.world import sandbox_accounts
 
-    return Settings(accounts=sandbox_accounts(sandbox_n), accounts_file=None, **common)
+def is_sandbox_environment(environ: Mapping[str, str] | None = None) -> bool:
+    """True when no accounts file is configured: the product runs on its built-in sandbox."""
+    env = os.environ if environ is None else environ
+    return not env.get(ACCOUNTS_ENV, "").strip()

@@ -1,4 +1,4 @@
-"""Small text charts for the Dagster UI, where a glance beats a table."""
+"""Markdown tables and small text charts for the Dagster UI, where a glance beats a table."""
 
 from __future__ import annotations
 
@@ -40,3 +40,34 @@ def follower_growth_markdown(history: pl.DataFrame, limit: int = 30) -> str:
             f"| {platform} | {account} | {since} | {followers[-1]:,} | {sparkline(followers)} | {change:+,} |"
         )
     return "\n".join(lines)
+
+
+def markdown_rows(frame: pl.DataFrame, limit: int = 20) -> str:
+    """The first `limit` rows as a Markdown table; "none" for no rows."""
+    if frame.is_empty():
+        return "none"
+    head = frame.head(limit)
+    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in head.iter_rows()]
+    return "\n".join(lines)
+
+
+def counts_by_platform(frame: pl.DataFrame) -> str:
+    if frame.is_empty():
+        return "no rows"
+    return markdown_rows(frame.group_by("platform").len("rows").sort("platform"), limit=10)
+
+
+def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
+    """The first rows, lists joined and cells cut at 40 characters."""
+    head = frame.head(rows).with_columns(pl.col(pl.List(pl.String)).list.join(" "))
+    if head.is_empty():
+        return "no rows"
+    cells = head.select(
+        pl.all()
+        .cast(pl.String)
+        .fill_null("None")
+        .str.slice(0, 40)
+        .str.replace_all("|", "/", literal=True)
+    )
+    return markdown_rows(cells, limit=rows)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from social_pipeline.platforms import PLATFORMS
-from social_pipeline.settings import SettingsError, check_tokens, load_settings
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.settings import SettingsError, check_tokens
+from social_pipeline.environment import load_environment
 
 EXAMPLE_QUERY = """SELECT platform,
        count(*)                          AS posts,
@@ -112,9 +113,9 @@ def dagster_home() -> Path:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from social_pipeline.defs.launch import run_collection
+    from social_pipeline.app.launch import run_collection
 
-    settings = load_settings()
+    settings = load_environment()
     day = args.date or (datetime.now(UTC).date() - timedelta(days=1))
     home = dagster_home()
     where = settings.accounts_file or "built-in sandbox (no credentials needed)"
@@ -126,16 +127,16 @@ def _collect(args: argparse.Namespace) -> int:
     if result.warehouse.exists():
         print(f"\nWarehouse: {result.warehouse}")
         print(f"Example query (duckdb {result.warehouse} -readonly):\n{EXAMPLE_QUERY};\n")
-        from social_pipeline.warehouse import query
+        from social_pipeline.storage.warehouse import query
 
         print(query(settings.data_dir, EXAMPLE_QUERY))
     return 0 if result.success else 1
 
 
 def _show(args: argparse.Namespace) -> int:
-    from social_pipeline import views
+    from social_pipeline.app import views
 
-    settings = load_settings()
+    settings = load_environment()
     frame = views.read(settings.data_dir, args.table, account=args.account, limit=args.limit)
     _print(frame, args.format)
     return 0
@@ -152,9 +153,9 @@ def _print(frame: pl.DataFrame, fmt: str) -> None:
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
-    from social_pipeline.recovery import all_dead_letters
+    from social_pipeline.storage.dead_letters import all_dead_letters
 
-    settings = load_settings()
+    settings = load_environment()
     letters = [d for d in all_dead_letters(settings.data_dir) if args.all or d["status"] == "open"]
     columns = [
         "platform",
@@ -171,23 +172,34 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import dagster as dg
+    from social_pipeline.app.launch import run_collection
+    from social_pipeline.operations.replay import plan_replay
 
-    from social_pipeline.definitions import defs
-
+    settings = load_environment()
     dagster_home()
-    job = defs.resolve_job_def("replay_dead_letters_job")
-    config = {"platform": args.platform or "", "account_id": args.account or ""}
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            run_config={"ops": {"replay_dead_letters_op": {"config": config}}},
-            raise_on_error=False,
+    planned = plan_replay(settings, platform=args.platform, account_id=args.account)
+    if not planned:
+        print("No open dead letters match; nothing to replay.")
+        return 0
+    failed = 0
+    for request in planned:
+        # One run of the raw asset (and downstream) per platform and day, like the sensor's.
+        result = run_collection(
+            settings,
+            request.day,
+            platforms=[request.platform],
+            accounts=request.account_ids,
+            tags={"reason": "replay"},
         )
-    print(
-        f"Replay run {result.run_id}: {'succeeded' if result.success else 'some collections failed again'}"
-    )
-    return 0 if result.success else 1
+        ok = result.success and not result.metadata.get(f"raw_{request.platform}", {}).get(
+            "accounts_failed"
+        )
+        failed += not ok
+        print(
+            f"Replay {request.platform} {request.day} ({len(request.account_ids)} accounts), "
+            f"run {result.run_id}: {'collected' if ok else 'failed again'}"
+        )
+    return 1 if failed else 0
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -212,7 +224,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_environment()
     problems = check_tokens(settings)
     source = settings.accounts_file or "built-in sandbox"
     print(f"{len(settings.accounts)} accounts from {source}")
@@ -223,20 +235,19 @@ def _check(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     home = dagster_home()
-    import dagster as dg
+    from social_pipeline.app.launch import apply_pool_limits
 
-    from social_pipeline.defs.launch import apply_pool_limits
-
-    with dg.DagsterInstance.get() as instance:
-        limits = apply_pool_limits(instance, load_settings())
+    limits = apply_pool_limits(load_environment())
     print(
         "Pool limits: " + ", ".join(f"{k}={v}" for k, v in sorted(limits.items())) + " (others: 1)"
     )
     print(f"Dagster UI on http://127.0.0.1:{args.port} (history in {home})")
-    os.execvp(
-        "dagster",
+    # The `dagster` next to this interpreter: the venv need not be activated (or on PATH).
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.execv(
+        dagster,
         [
-            "dagster",
+            dagster,
             "dev",
             "-m",
             "social_pipeline.definitions",

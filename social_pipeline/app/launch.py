@@ -1,7 +1,8 @@
-"""Launching a collection day through Dagster, on the persistent instance (CLI `collect`)."""
+"""Launching collection runs through Dagster, on the persistent instance (CLI `collect`, `replay`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from typing import Any
 
 import dagster as dg
 
+from social_pipeline.core.settings import Settings, SettingsError
+from social_pipeline.definitions import defs as load_definitions
 from social_pipeline.defs.jobs import accounts_config
-from social_pipeline.settings import Settings, SettingsError
 
 SOURCE_TAG = "social_pipeline/source"
 PID_TAG = "social_pipeline/pid"
@@ -81,14 +83,25 @@ def _layer(asset_key: str) -> int:
     return 2 if asset_key.startswith("warehouse/") else 1
 
 
-def run_config_for(settings: Settings, accounts: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-    """Platforms to run and the raw assets' config naming just these accounts."""
+def run_config_for(
+    settings: Settings, accounts: Sequence[str], platforms: Sequence[str] = ()
+) -> tuple[list[str], dict[str, Any]]:
+    """Platforms to run and the raw assets' config naming just these accounts.
+
+    Named platforms narrow the accounts (an id on another platform is an error).
+    """
     by_platform: dict[str, list[str]] = {}
     for account_id in accounts:
-        matches = [a for a in settings.accounts if a.account_id == account_id]
+        matches = [
+            a
+            for a in settings.accounts
+            if a.account_id == account_id and (not platforms or a.platform in platforms)
+        ]
         if not matches:
+            where = f" on {', '.join(platforms)}" if platforms else ""
             raise SettingsError(
-                f"no account {account_id!r} in {settings.accounts_file or 'the built-in sandbox'}"
+                f"no account {account_id!r}{where} in "
+                f"{settings.accounts_file or 'the built-in sandbox'}"
             )
         for a in matches:
             by_platform.setdefault(a.platform, []).append(a.account_id)
@@ -105,14 +118,13 @@ def run_collection(
     platforms: Sequence[str] = (),
     accounts: Sequence[str] = (),
     instance: dg.DagsterInstance | None = None,
+    tags: dict[str, str] | None = None,
 ) -> CollectionResult:
     """Materialize a day (raw -> lake -> warehouse); the run lands in the instance's history."""
-    from social_pipeline.definitions import defs
-
-    account_platforms, run_config = run_config_for(settings, accounts)
+    account_platforms, run_config = run_config_for(settings, accounts, platforms)
     # Progress at INFO (accounts collected, failures); Dagster's DEBUG step events are noise here.
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    chosen = sorted(set(platforms) | set(account_platforms))
+    chosen = account_platforms if accounts else sorted(set(platforms))
     selection = (
         dg.AssetSelection.assets(*[f"raw_{p}" for p in chosen]).downstream()
         if chosen
@@ -120,6 +132,7 @@ def run_collection(
     )
     instance = instance or dg.DagsterInstance.get()
     release_orphaned_runs(instance)
+    defs = load_definitions()
     assets = list(defs.assets or [])
     result = dg.materialize(
         assets,
@@ -129,7 +142,7 @@ def run_collection(
         run_config=run_config,
         resources=dict(defs.resources or {}),
         raise_on_error=False,
-        tags={SOURCE_TAG: "cli", PID_TAG: str(os.getpid())},
+        tags={**(tags or {}), SOURCE_TAG: "cli", PID_TAG: str(os.getpid())},
     )
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
@@ -144,9 +157,13 @@ def run_collection(
     )
 
 
-def apply_pool_limits(instance: dg.DagsterInstance, settings: Settings) -> dict[str, int]:
+def apply_pool_limits(
+    settings: Settings, instance: dg.DagsterInstance | None = None
+) -> dict[str, int]:
     """Pool limits: `warehouse` always 1; `api_<platform>` as the settings say (else 1)."""
     limits = {**settings.pool_limits, "warehouse": 1}
-    for pool, limit in limits.items():
-        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    with contextlib.ExitStack() as stack:
+        instance = instance or stack.enter_context(dg.DagsterInstance.get())
+        for pool, limit in limits.items():
+            instance.event_log_storage.set_concurrency_slots(pool, limit)
     return limits

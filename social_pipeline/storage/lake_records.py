@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.normalize.schema import UTC_TS
+from social_pipeline.core.schema import UTC_TS
 
 COLLECTION_JOBS: dict[str, pl.DataType] = {
     "job_id": pl.String(),

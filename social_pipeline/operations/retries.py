@@ -5,15 +5,14 @@ Plain functions over the job records in the raw landing; the retry sensor calls 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from social_pipeline import raw
-from social_pipeline.settings import Settings
+from social_pipeline.core.settings import Settings
+from social_pipeline.storage.dead_letters import DeadLetter
+from social_pipeline.storage.raw import latest_jobs
 
 
 @dataclass(frozen=True)
@@ -29,27 +28,6 @@ class RetryRequest:
     def run_key(self) -> str:
         # One key per (accounts, attempt): a sensor tick never launches the same retry twice.
         return f"retry:{self.platform}:{self.day}:{','.join(self.account_ids)}:{self.attempt}"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    platform: str
-    account_id: str
-    partition_date: str
-    error_class: str | None
-    error: str | None
-    attempts: int
-    last_attempt_at: str
-    reset_at: str | None
-
-
-def latest_jobs(data_dir: Path, platform: str, day: date) -> dict[str, tuple[dict[str, Any], int]]:
-    """Per account of that platform and day: its newest job record and how many attempts."""
-    found: dict[str, tuple[dict[str, Any], int]] = {}
-    for job in sorted(raw.read_jobs(data_dir, platform, day), key=lambda j: j["started_at"]):
-        count = found.get(job["account_id"], (job, 0))[1] + 1
-        found[job["account_id"]] = (job, count)
-    return found
 
 
 def due_at(job: dict[str, Any], attempts: int, base: timedelta) -> datetime:
@@ -100,40 +78,3 @@ def plan_recovery(
                 for attempt, ids in sorted(due.items())
             )
     return retries, letters
-
-
-def dead_letter_path(data_dir: Path, letter: DeadLetter) -> Path:
-    folder = data_dir / "dead_letters" / letter.platform / f"date={letter.partition_date}"
-    return folder / f"{raw.safe_name(letter.account_id)}.json"
-
-
-def write_dead_letters(data_dir: Path, letters: Iterable[DeadLetter]) -> list[DeadLetter]:
-    """Record dead letters; returns those that are new (already-recorded ones are kept)."""
-    new = []
-    for letter in letters:
-        path = dead_letter_path(data_dir, letter)
-        if path.exists() and json.loads(path.read_text())["attempts"] == letter.attempts:
-            continue
-        raw.atomic_write_bytes(path, json.dumps(asdict(letter), indent=1).encode())
-        new.append(letter)
-    return new
-
-
-def all_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
-    """Every dead letter ever written, with `status` open or resolved (collected since)."""
-    letters = []
-    jobs: dict[tuple[str, str], dict[str, tuple[dict[str, Any], int]]] = {}
-    for path in sorted((data_dir / "dead_letters").glob("*/date=*/*.json")):
-        letter = json.loads(path.read_text())
-        key = (letter["platform"], letter["partition_date"])
-        if key not in jobs:  # a day's job records are read once, however many letters it has
-            jobs[key] = latest_jobs(data_dir, key[0], date.fromisoformat(key[1]))
-        latest = jobs[key].get(letter["account_id"])
-        resolved = latest is not None and latest[0]["status"] == "success"
-        letters.append({**letter, "status": "resolved" if resolved else "open"})
-    return letters
-
-
-def open_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
-    """Dead letters whose account has not been collected successfully since."""
-    return [letter for letter in all_dead_letters(data_dir) if letter["status"] == "open"]

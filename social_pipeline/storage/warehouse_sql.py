@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from social_pipeline.normalize.schema import UTC_TS
+from social_pipeline.core.schema import UTC_TS
 
 
 def ident(name: str) -> str:
@@ -78,91 +78,94 @@ def describe_lake_sql(glob: str) -> str:
 # Latest wins; ties broken by file then row, so the pick never depends on scan order.
 _LATEST = "_file DESC, _row DESC"
 
+
+def _first_per_key(key: str, source: str, newest_first: str, order: str, columns: str = "*") -> str:
+    """Of `source`, the row per `key` that `newest_first` ranks first, sorted by `order`."""
+    return f"""
+SELECT {columns}
+FROM {source}
+QUALIFY row_number() OVER (
+    PARTITION BY {key}
+    ORDER BY {newest_first}) = 1
+ORDER BY {order}
+"""
+
+
+def _latest_in_lake(key: str, table: str, newest_first: str, order: str) -> str:
+    """The latest row per `key` of a lake table, without the staging view's extra columns."""
+    return _first_per_key(
+        key, f"lake_{table}", f"{newest_first}, {_LATEST}", order, "* EXCLUDE (_file, _row)"
+    )
+
+
 # (table, comment, SELECT). Tables are created in this order; later ones may read earlier.
 TABLES: list[tuple[str, str, str]] = [
     (
         "social_posts",
         "One row per post, its latest version (latest snapshot_date, then collected_at).",
-        f"""
-SELECT * EXCLUDE (_file, _row)
-FROM lake_posts
-QUALIFY row_number() OVER (
-    PARTITION BY platform, post_id
-    ORDER BY snapshot_date DESC, collected_at DESC NULLS LAST, {_LATEST}) = 1
-ORDER BY platform, account_id, created_at, post_id
-""",
+        _latest_in_lake(
+            "platform, post_id",
+            "posts",
+            "snapshot_date DESC, collected_at DESC NULLS LAST",
+            "platform, account_id, created_at, post_id",
+        ),
     ),
     (
         "engagement_snapshots",
         "One row per post per collection day: each post's growth curve over its window.",
-        f"""
-SELECT * EXCLUDE (_file, _row)
-FROM lake_engagement_snapshots
-QUALIFY row_number() OVER (
-    PARTITION BY snapshot_date, platform, post_id
-    ORDER BY collected_at DESC NULLS LAST, {_LATEST}) = 1
-ORDER BY snapshot_date, platform, account_id, post_id
-""",
+        _latest_in_lake(
+            "snapshot_date, platform, post_id",
+            "engagement_snapshots",
+            "collected_at DESC NULLS LAST",
+            "snapshot_date, platform, account_id, post_id",
+        ),
     ),
     (
         "post_engagement_metrics",
         "One row per post, its latest metrics. NULL means the platform does not report it.",
-        """
-SELECT *
-FROM engagement_snapshots
-QUALIFY row_number() OVER (
-    PARTITION BY platform, post_id
-    ORDER BY snapshot_date DESC, collected_at DESC NULLS LAST) = 1
-ORDER BY platform, account_id, post_id
-""",
+        _first_per_key(
+            "platform, post_id",
+            "engagement_snapshots",
+            "snapshot_date DESC, collected_at DESC NULLS LAST",
+            "platform, account_id, post_id",
+        ),
     ),
     (
         "follower_snapshots",
         "One row per account per collection day.",
-        f"""
-SELECT * EXCLUDE (_file, _row)
-FROM lake_follower_snapshots
-QUALIFY row_number() OVER (
-    PARTITION BY snapshot_date, platform, account_id
-    ORDER BY collected_at DESC NULLS LAST, {_LATEST}) = 1
-ORDER BY snapshot_date, platform, account_id
-""",
+        _latest_in_lake(
+            "snapshot_date, platform, account_id",
+            "follower_snapshots",
+            "collected_at DESC NULLS LAST",
+            "snapshot_date, platform, account_id",
+        ),
     ),
     (
         "follower_metrics",
         "One row per account, its latest follower counts.",
-        """
-SELECT *
-FROM follower_snapshots
-QUALIFY row_number() OVER (
-    PARTITION BY platform, account_id
-    ORDER BY snapshot_date DESC, collected_at DESC NULLS LAST) = 1
-ORDER BY platform, account_id
-""",
+        _first_per_key(
+            "platform, account_id",
+            "follower_snapshots",
+            "snapshot_date DESC, collected_at DESC NULLS LAST",
+            "platform, account_id",
+        ),
     ),
     (
         "data_collection_jobs",
         "One row per account collection attempt (job_id), failed ones included.",
-        f"""
-SELECT * EXCLUDE (_file, _row)
-FROM lake_collection_jobs
-QUALIFY row_number() OVER (
-    PARTITION BY job_id
-    ORDER BY finished_at DESC NULLS LAST, started_at DESC NULLS LAST, {_LATEST}) = 1
-ORDER BY partition_date, platform, account_id, started_at, job_id
-""",
+        _latest_in_lake(
+            "job_id",
+            "collection_jobs",
+            "finished_at DESC NULLS LAST, started_at DESC NULLS LAST",
+            "partition_date, platform, account_id, started_at, job_id",
+        ),
     ),
     (
         "api_rate_limits",
         "The latest observed quota window per platform endpoint.",
-        f"""
-SELECT * EXCLUDE (_file, _row)
-FROM lake_rate_limits
-QUALIFY row_number() OVER (
-    PARTITION BY platform, endpoint
-    ORDER BY observed_at DESC NULLS LAST, {_LATEST}) = 1
-ORDER BY platform, endpoint
-""",
+        _latest_in_lake(
+            "platform, endpoint", "rate_limits", "observed_at DESC NULLS LAST", "platform, endpoint"
+        ),
     ),
     (
         "quarantined_records",

@@ -6,8 +6,8 @@ from datetime import date
 
 import polars as pl
 
-from social_pipeline.recovery import latest_jobs
-from social_pipeline.settings import Settings
+from social_pipeline.core.settings import Settings
+from social_pipeline.storage.raw import latest_jobs
 
 DROP_THRESHOLD = 0.5  # a day-over-day follower drop above this fraction is suspicious
 
@@ -36,15 +36,6 @@ def follower_drops(
         (pl.col("followers_before") > 0)
         & (pl.col("followers") < pl.col("followers_before") * (1 - threshold))
     )
-
-
-def markdown_rows(frame: pl.DataFrame, limit: int = 20) -> str:
-    if frame.is_empty():
-        return "none"
-    head = frame.head(limit)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in head.iter_rows()]
-    return "\n".join(lines)
 
 
 def uncollected_accounts(settings: Settings, platform: str, day: date) -> list[str]:

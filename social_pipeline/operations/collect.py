@@ -18,16 +18,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from social_pipeline import raw
-from social_pipeline.clients import client_class, make_session
 from social_pipeline.clients.base import RawPage
 from social_pipeline.clients.errors import ApiError
 from social_pipeline.clients.http import ApiSession, CallStats, RetryPolicy
-from social_pipeline.redact import Redactor
-from social_pipeline.settings import Account, Settings, SettingsError
-from social_pipeline.window import CollectionWindow
+from social_pipeline.clients.redaction import Redactor
+from social_pipeline.core.settings import Account, Settings, SettingsError
+from social_pipeline.core.window import CollectionWindow
+from social_pipeline.operations.registry import client_class, make_session
+from social_pipeline.storage import raw
 
-log = logging.getLogger("social_pipeline.collect")
+log = logging.getLogger("social_pipeline.operations.collect")
 
 
 @dataclass

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from social_pipeline.lake_records import COLLECTION_JOBS, RATE_LIMITS
-from social_pipeline.normalize.schema import ENGAGEMENT, FOLLOWERS, POSTS, QUARANTINE
-from social_pipeline.raw import atomic_write_bytes
+from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, POSTS, QUARANTINE
+from social_pipeline.storage.files import atomic_write_bytes
+from social_pipeline.storage.lake_records import COLLECTION_JOBS, RATE_LIMITS
 
 PART_NAME = "part-0.parquet"
 

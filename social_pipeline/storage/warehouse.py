@@ -30,9 +30,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from social_pipeline import lake
-from social_pipeline.recovery import all_dead_letters
-from social_pipeline.warehouse_sql import (
+from social_pipeline.storage import lake
+from social_pipeline.storage.dead_letters import all_dead_letters
+from social_pipeline.storage.files import fsync_dir
+from social_pipeline.storage.warehouse_sql import (
     INFO_SQL,
     TABLES,
     VIEWS,
@@ -76,14 +77,6 @@ def _sweep_leftovers(data_dir: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fill(con: duckdb.DuckDBPyConnection, data_dir: Path, built_at: datetime) -> dict[str, int]:
@@ -162,7 +155,7 @@ def build_warehouse(data_dir: Path) -> WarehouseSummary:
             # onto the new file; it belongs to the old one, which is being replaced.
             Path(f"{target}.wal").unlink(missing_ok=True)
             os.replace(building, target)
-            _fsync_dir(data_dir)
+            fsync_dir(data_dir)
         finally:
             _sweep_leftovers(data_dir)
     return WarehouseSummary(target, built_at, round(time.monotonic() - started, 3), counts)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from social_pipeline.warehouse import query, warehouse_path
+from social_pipeline.storage.warehouse import query, warehouse_path
 
 QUERIES = {
     "posts": """

@@ -1,0 +1,84 @@
+"""A collection day from the raw landing into the lake: normalize, quarantine, record jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from social_pipeline.core import schema
+from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.normalize.rates import with_rates
+from social_pipeline.operations.registry import platform_code
+from social_pipeline.storage import lake, raw
+from social_pipeline.storage.lake_records import jobs_frame, rate_limits_frame
+
+
+@dataclass
+class DayFrames:
+    posts: pl.DataFrame
+    engagement: pl.DataFrame
+    followers: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORMS) -> DayFrames:
+    """Read every platform's landed pulls of `day` and return one schema for all six."""
+    parts = [platform_code(p).normalize(raw.read_pulls(data_dir, p, day)) for p in platforms]
+    followers = _concat([f.followers for f in parts], schema.FOLLOWERS)
+    followers = followers.unique(["platform", "account_id"], keep="last", maintain_order=True)
+    posts = _concat([f.posts for f in parts], schema.POSTS)
+    posts = posts.unique(["platform", "post_id"], keep="last", maintain_order=True)
+    engagement = _concat([f.engagement for f in parts], schema.ENGAGEMENT)
+    engagement = engagement.unique(["platform", "post_id"], keep="last", maintain_order=True)
+    return DayFrames(
+        posts=posts.sort("platform", "account_id", "created_at", "post_id"),
+        engagement=with_rates(engagement, followers).sort("platform", "account_id", "post_id"),
+        followers=followers.sort("platform", "account_id"),
+        quarantine=_concat([f.quarantine for f in parts], schema.QUARANTINE),
+    )
+
+
+def _concat(frames: list[pl.DataFrame], table: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.concat([schema.conform(f, table) for f in frames]) if frames else schema.empty(table)
+
+
+NORMALIZED_TABLES = ("posts", "engagement_snapshots", "follower_snapshots")
+
+
+@dataclass
+class StoredDay:
+    day: date
+    frames: DayFrames
+    paths: dict[str, Path]
+    jobs: int
+    rate_limit_windows: int
+
+
+def store_day(data_dir: Path, day: date) -> StoredDay:
+    """Normalize every platform's raw pulls of `day` and replace the day in the lake.
+
+    Raw files are the input, so this can be re-run any number of times (after a
+    normalizer fix, say) without calling a platform again.
+    """
+    frames = normalize_day(data_dir, day)
+    jobs = [j for p in PLATFORMS for j in raw.read_jobs(data_dir, p, day)]
+    windows = [w for p in PLATFORMS for w in raw.read_rate_limits(data_dir, p, day)]
+    paths = {
+        "posts": lake.write_partition(data_dir, "posts", day, frames.posts),
+        "engagement_snapshots": lake.write_partition(
+            data_dir, "engagement_snapshots", day, frames.engagement
+        ),
+        "follower_snapshots": lake.write_partition(
+            data_dir, "follower_snapshots", day, frames.followers
+        ),
+        "quarantine": lake.write_partition(data_dir, "quarantine", day, frames.quarantine),
+        "collection_jobs": lake.write_partition(data_dir, "collection_jobs", day, jobs_frame(jobs)),
+        "rate_limits": lake.write_partition(
+            data_dir, "rate_limits", day, rate_limits_frame(windows)
+        ),
+    }
+    return StoredDay(day, frames, paths, len(jobs), len(windows))
