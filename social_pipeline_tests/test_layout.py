@@ -19,7 +19,16 @@ MAY_IMPORT: dict[str, set[str]] = {
     "operations": {"core", "clients", "normalize", "storage"},
     "defs": {"core", "clients", "normalize", "storage", "operations", "environment"},
     "definitions": set(),
-    "app": {"core", "storage", "operations", "environment", "defs", "definitions", "sandbox"},
+    "app": {
+        "core",
+        "clients",
+        "storage",
+        "operations",
+        "environment",
+        "defs",
+        "definitions",
+        "sandbox",
+    },
 }
 # Dagster stays in the Dagster layer and the one launcher that starts runs.
 DAGSTER_ALLOWED = ("defs.", "definitions", "app.launch")

@@ -154,3 +154,81 @@ def test_operations_knobs_are_validated_settings() -> None:
     assert settings.pool_limits == {"api_x": 3}
     with pytest.raises(SettingsError, match="SOCIAL_PIPELINE_MAX_ATTEMPTS"):
         load_settings({"SOCIAL_PIPELINE_MAX_ATTEMPTS": "many"})
+
+
+APPS_AND_REFRESH = """
+apps:
+  tiktok: {client_id_env: TIKTOK_CLIENT_KEY, client_secret_env: TIKTOK_CLIENT_SECRET}
+  x: {client_id_env: X_CLIENT_ID}
+  facebook: {client_id_env: META_APP_ID, client_secret_env: META_APP_SECRET}
+accounts:
+  - platform: tiktok
+    account_id: "-000abc"
+    name: Acme
+    refresh_token_env: ACME_TIKTOK_REFRESH
+  - platform: x
+    account_id: "42"
+    token_env: X_TOKEN
+    refresh_token_env: X_REFRESH
+"""
+
+
+def test_apps_and_refresh_tokens_load_and_token_env_becomes_optional(tmp_path: Path) -> None:
+    path = write(tmp_path, APPS_AND_REFRESH)
+    settings = load_settings({"SOCIAL_PIPELINE_ACCOUNTS": str(path)})
+    tiktok, x = settings.accounts
+    assert (tiktok.token_env, tiktok.refresh_token_env) == ("", "ACME_TIKTOK_REFRESH")
+    assert settings.app_for(tiktok).client_secret_env == "TIKTOK_CLIENT_SECRET"
+    assert settings.app_for(x).client_secret_env == ""  # X public clients have no secret
+    assert settings.credentials_dir == (Path("data") / "credentials").absolute()
+
+
+def test_a_refresh_token_without_app_credentials_says_which_are_missing_and_where(
+    tmp_path: Path,
+) -> None:
+    text = APPS_AND_REFRESH.replace(
+        "  tiktok: {client_id_env: TIKTOK_CLIENT_KEY, client_secret_env: TIKTOK_CLIENT_SECRET}\n",
+        "",
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError) as caught:
+        load_accounts(path)
+    message = str(caught.value)
+    assert str(path) in message and "accounts entry 1 (tiktok -000abc)" in message
+    assert "apps.tiktok" in message and "client_id_env" in message
+
+
+@pytest.mark.parametrize(
+    ("apps", "expected"),
+    [
+        ("  myspace: {client_id_env: A, client_secret_env: B}\n", "unknown app platform"),
+        ("  tiktok: {client_secret_env: B}\n", "client_id_env is missing"),
+        ("  tiktok: {client_id_env: A}\n", "client_secret_env is missing"),
+        ("  tiktok: {client_id_env: A, client_secret_env: 'sk live 123'}\n", "not an environment"),
+    ],
+)
+def test_app_entries_are_validated(tmp_path: Path, apps: str, expected: str) -> None:
+    text = "apps:\n" + apps + "accounts:\n  - platform: x\n    account_id: '1'\n    token_env: T\n"
+    with pytest.raises(SettingsError, match=expected):
+        load_settings({"SOCIAL_PIPELINE_ACCOUNTS": str(write(tmp_path, text))})
+
+
+def test_meta_accounts_cannot_name_a_refresh_token(tmp_path: Path) -> None:
+    text = (
+        "accounts:\n  - platform: instagram\n    account_id: '1'\n    token_env: T\n"
+        "    refresh_token_env: R\n"
+    )
+    with pytest.raises(SettingsError, match="instagram has no refresh tokens"):
+        load_accounts(write(tmp_path, text))
+
+
+def test_the_credentials_dir_and_token_urls_come_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SOCIAL_PIPELINE_CREDENTIALS_DIR": str(tmp_path / "creds"),
+            "SOCIAL_PIPELINE_TIKTOK_TOKEN_URL": "http://127.0.0.1:9/tiktok/v2/oauth/token/",
+        }
+    )
+    assert settings.credentials_dir == tmp_path / "creds"
+    assert settings.token_urls["tiktok"] == "http://127.0.0.1:9/tiktok/v2/oauth/token/"
+    assert settings.token_urls["youtube"] == "https://oauth2.googleapis.com/token"

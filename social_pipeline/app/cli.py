@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from social_pipeline.clients.errors import ApiError
 from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.settings import SettingsError, check_tokens
 from social_pipeline.environment import load_environment
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:  # a platform refused (e.g. a login's code); the message is redacted
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -84,6 +88,22 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the accounts file and token variables")
     check.set_defaults(run=_check)
+
+    auth = sub.add_parser("auth", help="credentials: expiry and health, or a browser login")
+    auth_sub = auth.add_subparsers(required=True, metavar="action")
+    status = auth_sub.add_parser(
+        "status", help="per account: kind, expiries, last refresh, next step"
+    )
+    status.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    status.set_defaults(run=_auth_status)
+    login = auth_sub.add_parser(
+        "login", help="authorize an account in the browser and store its tokens"
+    )
+    login.add_argument("platform", choices=PLATFORMS)
+    login.add_argument("--account", required=True, help="the account id (--account=-000… works)")
+    login.add_argument("--port", type=int, default=0, help="loopback port for the redirect")
+    login.add_argument("--no-browser", action="store_true", help="print the address only")
+    login.set_defaults(run=_auth_login)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this project")
     ui.add_argument("--port", type=int, default=3000)
@@ -231,6 +251,25 @@ def _check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  problem: {problem}")
     return 1 if problems else 0
+
+
+def _auth_status(args: argparse.Namespace) -> int:
+    from social_pipeline.app.auth import STATUS_COLUMNS, status_rows, status_table
+
+    rows = status_rows(load_environment())
+    table = status_table(rows)
+    _print(pl.DataFrame(table, schema={c: pl.String for c in STATUS_COLUMNS}), args.format)
+    return 1 if any(r.status == "expired" for r in rows) else 0
+
+
+def _auth_login(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from social_pipeline.app.auth import login
+
+    opener = (lambda url: None) if args.no_browser else webbrowser.open
+    login(load_environment(), args.platform, args.account, port=args.port, open_url=opener)
+    return 0
 
 
 def _ui(args: argparse.Namespace) -> int:

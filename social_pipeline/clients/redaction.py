@@ -19,11 +19,15 @@ SECRET_KEYS = frozenset(
         "client_secret",
         "refresh_token",
         "access-token",
+        "fb_exchange_token",
+        "input_token",
+        "code_verifier",
     }
 )
 
 _QUERY_SECRET = re.compile(
-    r"(?i)\b(access_token|key|token|client_secret|refresh_token)=([^&\s\"']+)"
+    r"(?i)\b(access_token|key|token|client_secret|refresh_token|fb_exchange_token|input_token"
+    r"|code|code_verifier)=([^&\s\"']+)"
 )
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',]+")
 

@@ -266,13 +266,32 @@ def load_accounts(path: Path, doc: dict | None = None) -> tuple[Account, ...]:
 
 
 def check_tokens(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
-    """One message per account whose token variable is unset or empty."""
+    """One message per account whose token variables are unset, and per app variable unset.
+
+    An account with a refresh token needs either variable set (a login fills the
+    credential store instead: `auth status` says whether it has).
+    """
     problems = []
     for account in settings.accounts:
+        if account.refresh_token_env:
+            if not (
+                settings.secret(account.refresh_token_env, environ)
+                or settings.secret(account.token_env, environ)
+            ):
+                problems.append(
+                    f"{account.platform} account {account.account_id} ({account.name}): "
+                    f"{account.refresh_token_env} is not set or empty; export it, or run "
+                    f"`social-pipeline auth login {account.platform} --account={account.account_id}`"
+                )
+            continue
         try:
             settings.token_for(account, environ)
         except SettingsError as exc:
             problems.append(str(exc))
+    for app in settings.apps.values():
+        for name in (app.client_id_env, app.client_secret_env):
+            if name and not settings.secret(name, environ):
+                problems.append(f"apps.{app.platform}: environment variable {name} is not set")
     return problems
 
 

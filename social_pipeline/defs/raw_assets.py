@@ -1,13 +1,19 @@
 """`raw_<platform>`: one asset per platform that lands each account's pages for a day."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
+import polars as pl
 
 from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.settings import Settings
 from social_pipeline.core.window import parse_day
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import ApiHostsResource, SettingsResource
 from social_pipeline.operations.collect import PlatformPull, collect_platform
+from social_pipeline.operations.credentials import credential_health
 from social_pipeline.operations.quality import uncollected_accounts
+from social_pipeline.operations.render import markdown_rows
 
 # Step retries are for crashes (disk full, killed worker), not API errors: those are
 # retried inside the HTTP layer and recorded per account, so a retry here re-pulls
@@ -37,7 +43,13 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                 "every_account_collected",
                 asset=f"raw_{platform}",
                 description="Warns when an account's latest attempt for the day did not succeed.",
-            )
+            ),
+            dg.AssetCheckSpec(
+                "credentials_current",
+                asset=f"raw_{platform}",
+                description="Warns 14 days before a refresh token, or a token that cannot be "
+                "refreshed, expires; fails once one has expired (`social-pipeline auth status`).",
+            ),
         ],
         description=(
             f"Every {platform} account's profile, posts of the 28-day window ending on the "
@@ -76,7 +88,8 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                     metadata={
                         "uncollected_accounts": dg.MetadataValue.md(", ".join(missing) or "none")
                     },
-                )
+                ),
+                credentials_check(loaded, platform),
             ],
         )
 
@@ -109,3 +122,33 @@ raw_assets = [raw_asset(p) for p in PLATFORMS]
 @dg.definitions
 def definitions() -> dg.Definitions:
     return dg.Definitions(assets=raw_assets)
+
+
+def credentials_check(settings: Settings, platform: str) -> dg.AssetCheckResult:
+    """ERROR once a credential has expired, WARN within 14 days of it, else a pass."""
+    now = datetime.now(UTC)
+    health = [credential_health(settings, a, now) for a in settings.accounts_for(platform)]
+    expired = [h for h in health if h.status == "expired"]
+    expiring = [h for h in health if h.status == "expiring"]
+    rows = pl.DataFrame(
+        [
+            {"account": h.account_id, "kind": h.kind, "status": h.status, "next step": h.next_step}
+            for h in health
+        ],
+        schema={
+            "account": pl.String,
+            "kind": pl.String,
+            "status": pl.String,
+            "next step": pl.String,
+        },
+    )
+    return dg.AssetCheckResult(
+        check_name="credentials_current",
+        passed=not expired and not expiring,
+        severity=dg.AssetCheckSeverity.ERROR if expired else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "expired": len(expired),
+            "expiring_within_14_days": len(expiring),
+            "accounts": dg.MetadataValue.md(markdown_rows(rows)),
+        },
+    )

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from social_pipeline.clients.base import RawPage
-from social_pipeline.clients.errors import ApiError
+from social_pipeline.clients.errors import ApiError, AuthError
 from social_pipeline.clients.http import ApiSession, CallStats, RetryPolicy
 from social_pipeline.clients.redaction import Redactor
 from social_pipeline.core.settings import Account, Settings, SettingsError
 from social_pipeline.core.window import CollectionWindow
+from social_pipeline.operations.credentials import CredentialProvider
 from social_pipeline.operations.registry import client_class, make_session
 from social_pipeline.storage import raw
 
@@ -62,6 +63,7 @@ def collect_platform(
     workers: int = 4,
     policy: RetryPolicy | None = None,
     progress: Callable[[str], None] | None = None,
+    credentials: CredentialProvider | None = None,
 ) -> PlatformPull:
     """Pull every (or each named) account of `platform` for collection day `day`."""
     accounts = settings.accounts_for(platform, set(only_accounts) or None)
@@ -89,9 +91,14 @@ def collect_platform(
     # Attempts count across runs, so retries and dead letters know how often a day failed.
     earlier = Counter(j["account_id"] for j in raw.read_jobs(settings.data_dir, platform, day))
 
+    # One provider for all workers: it refreshes each account at most once at a time.
+    provider = credentials or CredentialProvider(settings)
+
     def one(account: Account) -> dict[str, Any]:
         attempt = earlier[account.account_id] + 1
-        return collect_account(settings, account, window, session(), attempt=attempt, run_id=run_id)
+        return collect_account(
+            settings, account, window, session(), provider, attempt=attempt, run_id=run_id
+        )
 
     pull = PlatformPull(platform, day)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(accounts) or 1))) as pool:
@@ -112,6 +119,7 @@ def collect_account(
     account: Account,
     window: CollectionWindow,
     session: ApiSession,
+    credentials: CredentialProvider,
     *,
     attempt: int = 1,
     run_id: str | None = None,
@@ -123,12 +131,16 @@ def collect_account(
     pages: list[RawPage] = []
     error: Exception | None = None
     try:
-        token = settings.token_for(account)
-        version = settings.api_versions.get(account.platform)
-        extra = {"api_version": version} if version else {}
-        client = client_class(account.platform)(session, account.account_id, token, **extra)
-        for page in client.collect(window):
-            pages.append(page)
+        token = credentials.access_token(account)
+        try:
+            _pull(pages, session, account, window, token, settings)
+        except AuthError:
+            # Expired (or revoked) token: refresh once, where the account can, then retry.
+            fresh = credentials.after_rejection(account, token)
+            if fresh is None:
+                raise
+            pages.clear()
+            _pull(pages, session, account, window, fresh, settings)
     except ApiError as exc:
         exc.account_id = account.account_id
         error = exc
@@ -153,7 +165,7 @@ def collect_account(
         "seconds_waited": stats.seconds_waited,
         "attempt": attempt,
         "error_class": _error_class(error),
-        "error": session.redactor.text(str(error)) if error else None,
+        "error": session.redactor.text(credentials.redactor.text(str(error))) if error else None,
         "reset_at": _reset_at(error),
         "run_id": run_id,
     }
@@ -163,6 +175,22 @@ def collect_account(
     if error is not None:
         log.warning("%s", job["error"])
     return job
+
+
+def _pull(
+    pages: list[RawPage],
+    session: ApiSession,
+    account: Account,
+    window: CollectionWindow,
+    token: str,
+    settings: Settings,
+) -> None:
+    """Append the account's pages as they arrive: a pull that fails halfway keeps them."""
+    version = settings.api_versions.get(account.platform)
+    extra = {"api_version": version} if version else {}
+    client = client_class(account.platform)(session, account.account_id, token, **extra)
+    for page in client.collect(window):
+        pages.append(page)
 
 
 def _land(

@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from social_pipeline.sandbox.protocol import Emulator, RateState, Reply, Request
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
 _VERSION = re.compile(r"^v\d+\.\d+$")
+# Graph words session times in Menlo Park's time zone.
+_PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,27 @@ def auth_reply(token: str | None) -> Reply:
     return reply
 
 
+def session_expired_message(expired_at: datetime, now: datetime) -> str:
+    """Graph's words for an expired token (error 190, subcode 463), times in Pacific time:
+    `Session has expired on Friday, 20-Nov-26 22:00:00 PST. The current time is ...`."""
+
+    def when(moment: datetime) -> str:
+        return moment.astimezone(_PACIFIC).strftime("%A, %d-%b-%y %H:%M:%S %Z")
+
+    return (
+        f"Error validating access token: Session has expired on {when(expired_at)}. "
+        f"The current time is {when(now)}."
+    )
+
+
+def expired_reply(expired_at: datetime, now: datetime) -> Reply:
+    """Error 190/463: the token's session expired (a 60-day user token, say)."""
+    message = session_expired_message(expired_at, now)
+    reply = error_reply(400, 190, message, subcode=463)
+    reply.headers["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" "{message}"'
+    return reply
+
+
 # -- quota ------------------------------------------------------------------------------
 
 
@@ -229,6 +253,11 @@ def fault_reply(
         return error_reply(500, 2, message, transient=True)
     if kind == "auth":
         return auth_reply(token_of(req))
+    if kind == "expired":
+        now = sb.world.clock()
+        # An injected fault on a token that never expires: say it expired just now.
+        expired_at = sb.token_expires_at(token_of(req)) or now
+        return expired_reply(min(expired_at, now), now)
     raise ValueError(f"no Graph answer for fault {kind!r}")
 
 

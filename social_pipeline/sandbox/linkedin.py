@@ -65,6 +65,10 @@ def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | N
         return _throttled()
     if kind == "server_error":
         return _error(500, "Internal Server Error", 0)
+    if kind == "expired":
+        return _error(
+            401, "The token used in the request has expired", 65601, "EXPIRED_ACCESS_TOKEN"
+        )
     if token_of(req):
         return _error(401, "The token used in the request has been revoked by the user", 65601)
     return _error(401, "Empty oauth2_access_token", 401)

@@ -6,13 +6,16 @@ A platform module gets a `Request` (path without the `/<platform>` prefix) and r
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from social_pipeline.sandbox.world import World
 
-FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth")
+FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth", "expired")
 
 
 @dataclass
@@ -37,12 +40,27 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
-    body: Any
+    body: Any  # the JSON body, parsed; None when there is none or it is not JSON
     received_at: float  # epoch seconds
+    raw_body: bytes = b""
+    # An `application/x-www-form-urlencoded` body (OAuth token endpoints), parsed.
+    form: dict[str, str] = field(default_factory=dict)
 
     def bearer(self) -> str | None:
         value = self.headers.get("authorization", "")
         return value[7:].strip() if value.lower().startswith("bearer ") else None
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        """`Authorization: Basic base64(id:secret)` as (id, secret); None when absent or bad."""
+        value = self.headers.get("authorization", "")
+        if not value.lower().startswith("basic "):
+            return None
+        try:
+            decoded = base64.b64decode(value[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return (user, password) if sep else None
 
 
 @dataclass
@@ -66,7 +84,11 @@ class Fault:
     """Answer the next `times` matching requests with a failure instead of data.
 
     kind: `rate_limit` (the platform's own 429/403 shape), `server_error` (5xx),
-    `malformed` (200 with an HTML body), `auth` (the platform's revoked-token answer).
+    `malformed` (200 with an HTML body), `auth` (the platform's revoked-token answer),
+    `expired` (the platform's expired-access-token answer).
+
+    OAuth endpoints (token, authorize, debug_token) are only hit by a fault whose
+    `path_contains` is set and names their path: a catch-all fault means the data APIs.
     """
 
     kind: str
@@ -95,6 +117,9 @@ class LoggedRequest:
     body: Any
     received_at: float
     status: int
+    # The request's headers, lower-case names; an Authorization value is cut to its
+    # scheme ("Basic", "Bearer") so the log never holds a credential.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Limiter:
@@ -128,3 +153,7 @@ class Emulator(Protocol):
     def rate(self, req: Request, endpoint: str, token: str) -> RateState: ...
 
     def account_for_token(self, platform: str, token: str | None) -> str | None: ...
+
+    def token_expires_at(self, token: str | None) -> datetime | None:
+        """When an OAuth access token the emulator issued expires; None: never or unknown."""
+        ...

@@ -3,7 +3,9 @@
 Each platform lives under its own path prefix (`/x/2/users/...`), so one port serves all
 six and every platform's base URL is `http://127.0.0.1:<port>/<platform>`. Platform
 modules (`sandbox/<platform>.py`) own their routes and wire formats; this module owns
-transport, latency, fault injection, rate-limit windows and the request log.
+transport, latency, fault injection, rate-limit windows and the request log. OAuth
+(token lifetimes, refresh, rotation, authorization codes) lives in `oauth` (state) and
+`oauth_endpoints` (each platform's token and authorize endpoints).
 """
 
 from __future__ import annotations
@@ -13,14 +15,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from social_pipeline.core.platforms import PLATFORMS, base_url_env_var
+from social_pipeline.core.platforms import (
+    PLATFORMS,
+    authorize_url_env_var,
+    base_url_env_var,
+    token_url_env_var,
+)
 from social_pipeline.core.settings import SANDBOX_DEFAULT_TOKEN, SANDBOX_TOKEN_SEPARATOR
-from social_pipeline.sandbox import facebook, instagram, linkedin, tiktok, x, youtube
+from social_pipeline.sandbox import (
+    facebook,
+    instagram,
+    linkedin,
+    oauth_endpoints,
+    tiktok,
+    x,
+    youtube,
+)
+from social_pipeline.sandbox.oauth import IssuedTokens, OAuthState
 from social_pipeline.sandbox.protocol import (
     FAULT_KINDS,
     Fault,
@@ -66,6 +82,9 @@ class Sandbox:
         # Which account a token belongs to, for APIs that know the user from the token
         # alone (TikTok Display). Sandbox tokens name their account themselves.
         self.grants: dict[tuple[str, str], str] = {}
+        # Apps, issued tokens and codes; `oauth.refreshes` and `oauth.superseded_presented`
+        # are what tests count.
+        self.oauth = OAuthState(self.world, self.revoked, granted_account=self._granted_account)
         self.log: deque[LoggedRequest] = deque(maxlen=200_000)
         self._lock = threading.Lock()
         self._handlers = HANDLERS
@@ -76,8 +95,9 @@ class Sandbox:
 
     def start(self, port: int = 0) -> Sandbox:
         self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        # A short poll interval: `stop()` waits for one, and tests start many emulators.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="sandbox", daemon=True
         )
         self._thread.start()
         return self
@@ -102,9 +122,19 @@ class Sandbox:
     def base_url(self, platform: str) -> str:
         return f"http://127.0.0.1:{self.port}/{platform}"
 
+    def token_url(self, platform: str) -> str:
+        return self.base_url(platform) + oauth_endpoints.TOKEN_PATHS[platform]
+
+    def authorize_url(self, platform: str) -> str:
+        return self.base_url(platform) + oauth_endpoints.AUTHORIZE_PATHS[platform]
+
     def env(self) -> dict[str, str]:
-        """`SOCIAL_PIPELINE_<PLATFORM>_BASE_URL` for every platform, pointing here."""
-        return {base_url_env_var(p): self.base_url(p) for p in PLATFORMS}
+        """Every platform's `SOCIAL_PIPELINE_<PLATFORM>_BASE_URL`, then its `_TOKEN_URL` and
+        `_AUTHORIZE_URL`, all pointing here (base URLs first: readers may stop after six)."""
+        urls = {base_url_env_var(p): self.base_url(p) for p in PLATFORMS}
+        urls.update({token_url_env_var(p): self.token_url(p) for p in PLATFORMS})
+        urls.update({authorize_url_env_var(p): self.authorize_url(p) for p in PLATFORMS})
+        return urls
 
     # -- knobs ------------------------------------------------------------------------
 
@@ -116,20 +146,63 @@ class Sandbox:
         return fault
 
     def revoke(self, token: str) -> None:
-        """From now on, requests with this token get the platform's invalid-token answer."""
+        """From now on, requests with this token get the platform's invalid-token answer;
+        a revoked refresh token gets the token endpoint's invalid_grant."""
         self.revoked.add(token)
 
     def grant(self, platform: str, token: str, account_id: str) -> None:
-        """Issue `token` for `account_id`, as a platform's OAuth flow would."""
+        """Issue `token` for `account_id`, as a platform's OAuth flow would (never expires)."""
         self.grants[(platform, token)] = account_id
 
+    def register_app(self, app: str, client_id: str, client_secret: str | None) -> None:
+        """The OAuth app of `app` (facebook, x, linkedin, youtube, tiktok; Instagram uses
+        the facebook app). Token endpoints accept only these credentials; an X app with an
+        empty (or None) secret is a public client, with one a confidential client (HTTP Basic)."""
+        self.oauth.register_app(app, client_id, client_secret)
+
+    def issue_tokens(
+        self,
+        platform: str,
+        account_id: str,
+        *,
+        access_ttl: float | timedelta | None = None,
+        refresh_ttl: float | timedelta | None = None,
+        kind: str = "user",
+    ) -> IssuedTokens:
+        """Tokens for an account as its platform's OAuth flow gives them.
+
+        Lifetimes are the platform's real ones unless `access_ttl`/`refresh_ttl` (seconds
+        or a timedelta; 0: already expired) shorten these tokens; whatever a refresh or an
+        extension mints later has the real lifetimes. `kind="page"` (Meta only): a Page
+        token that never expires. Meta has no refresh token (`fb_exchange_token` extends).
+        The tokens are random; the emulator knows their account (`account_for_token`).
+        """
+        grant = self.oauth.issue(
+            platform, account_id, access_ttl=access_ttl, refresh_ttl=refresh_ttl, kind=kind
+        )
+        return self.oauth.issued(grant)
+
+    def consent(self, platform: str, account_id: str | None) -> None:
+        """The account that clicks Allow at `platform`'s authorize endpoint from now on
+        (default: the world's first account of it); None: the user clicks Deny."""
+        self.oauth.consent(platform, account_id)
+
     def account_for_token(self, platform: str, token: str | None) -> str | None:
+        if token is None:
+            return None
+        return self._granted_account(platform, token) or self.oauth.account_for(platform, token)
+
+    def _granted_account(self, platform: str, token: str | None) -> str | None:
+        """The account of a token granted with `grant`, or of a sandbox default token."""
         if token is None:
             return None
         if (platform, token) in self.grants:
             return self.grants[(platform, token)]
         prefix, _, account_id = token.partition(SANDBOX_TOKEN_SEPARATOR)
         return account_id if prefix == SANDBOX_DEFAULT_TOKEN and account_id else None
+
+    def token_expires_at(self, token: str | None) -> datetime | None:
+        return self.oauth.access_expires_at(token)
 
     def requests_for(self, platform: str, path_contains: str = "") -> list[LoggedRequest]:
         return [r for r in list(self.log) if r.platform == platform and path_contains in r.path]
@@ -141,27 +214,51 @@ class Sandbox:
 
     def dispatch(self, req: Request) -> Reply:
         module = self._handlers[req.platform]
+        if oauth_endpoints.serves(req):
+            # Client credentials, not bearer tokens: no token checks, no API rate limits.
+            fault = self._take_fault(req, None, oauth=True)
+            if fault is not None:
+                return self._fault_reply(module, fault, req)
+            return oauth_endpoints.handle(req, self.oauth)
         token = module.token_of(req)
         fault = self._take_fault(req, token)
         if fault is not None:
-            if fault.kind == "malformed":
-                return Reply(
-                    200,
-                    raw=b"<html><body>502 Bad Gateway</body></html>",
-                    headers={"Content-Type": "text/html"},
-                )
-            return module.fault_reply(fault.kind, req, self, req.received_at + fault.reset_in)
+            return self._fault_reply(module, fault, req)
         if not token or token in self.revoked:
             return module.fault_reply("auth", req, self, None)
+        if self.oauth.access_expired(token):
+            return module.fault_reply("expired", req, self, None)
         return module.handle(req, self)
 
-    def _take_fault(self, req: Request, token: str | None) -> Fault | None:
+    def _fault_reply(self, module: Any, fault: Fault, req: Request) -> Reply:
+        if fault.kind == "malformed":
+            return Reply(
+                200,
+                raw=b"<html><body>502 Bad Gateway</body></html>",
+                headers={"Content-Type": "text/html"},
+            )
+        return module.fault_reply(fault.kind, req, self, req.received_at + fault.reset_in)
+
+    def _take_fault(self, req: Request, token: str | None, *, oauth: bool = False) -> Fault | None:
+        """The first fault matching the request. An OAuth endpoint is only hit by a fault
+        whose `path_contains` names it."""
         with self._lock:
             for fault in self.faults:
-                if fault.matches(req, token):
+                if oauth and not fault.path_contains:
+                    continue
+                if fault.matches(req, None if oauth else token):
                     fault.times -= 1
                     return fault
         return None
+
+
+def _loggable_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers for the request log: an Authorization value keeps only its scheme."""
+    logged = dict(headers)
+    if "authorization" in logged:
+        scheme, space, _ = logged["authorization"].strip().partition(" ")
+        logged["authorization"] = scheme if space else "***"
+    return logged
 
 
 class _Server(ThreadingHTTPServer):
@@ -198,6 +295,11 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
+                content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+                form: dict[str, str] = {}
+                if raw and content_type.lower() == "application/x-www-form-urlencoded":
+                    text = raw.decode("utf-8", errors="replace")
+                    form = dict(parse_qsl(text, keep_blank_values=True))
                 req = Request(
                     platform=platform,
                     method=self.command,
@@ -206,6 +308,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                     received_at=received,
+                    raw_body=raw,
+                    form=form,
                 )
                 if sandbox.config.latency_ms:
                     time.sleep(sandbox.config.latency_ms / 1000)
@@ -213,9 +317,17 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     reply = sandbox.dispatch(req)
                 except Exception as exc:  # an emulator bug must look like a 500, not hang
                     reply = Reply(500, {"error": {"message": f"emulator error: {exc!r}"}})
+                logged_body = body if body is not None or not form else form
                 sandbox.log.append(
                     LoggedRequest(
-                        platform, self.command, req.path, req.query, body, received, reply.status
+                        platform,
+                        self.command,
+                        req.path,
+                        req.query,
+                        logged_body,
+                        received,
+                        reply.status,
+                        _loggable_headers(req.headers),
                     )
                 )
             payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()

@@ -86,6 +86,7 @@ def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | N
         )
     if kind == "server_error":
         return _error(500, "internal_error", "Something went wrong. Please try again later.")
+    # An expired access token and a revoked one look the same on TikTok's wire.
     return _error(
         401, "access_token_invalid", "The access token is invalid or not found in the request."
     )
@@ -188,14 +189,15 @@ def _account(req: Request, sb: Emulator) -> SandboxAccount | None:
 
 
 def _ok(data: dict[str, Any]) -> Reply:
-    return Reply(200, {"data": data, "error": {"code": "ok", "message": "", "log_id": _log_id()}})
+    return Reply(200, {"data": data, "error": {"code": "ok", "message": "", "log_id": log_id()}})
 
 
 def _error(status: int, code: str, message: str) -> Reply:
     return Reply(
-        status, {"data": {}, "error": {"code": code, "message": message, "log_id": _log_id()}}
+        status, {"data": {}, "error": {"code": code, "message": message, "log_id": log_id()}}
     )
 
 
-def _log_id() -> str:
+def log_id() -> str:
+    """TikTok's `log_id`: a timestamp and a request serial (the OAuth endpoints send one too)."""
     return datetime.now(UTC).strftime("%Y%m%d%H%M%S") + f"{next(_log_ids):018X}"

@@ -71,6 +71,7 @@ def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | N
         return _problem(429, "Too Many Requests", headers)
     if kind == "server_error":
         return _problem(503, "Service Unavailable")
+    # `auth` and `expired`: X says no more than Unauthorized either way.
     return _problem(401, "Unauthorized")
 
 

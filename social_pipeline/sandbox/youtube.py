@@ -55,6 +55,12 @@ def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | N
         return _throttled(None if reset_at_epoch is None else reset_at_epoch - req.received_at)
     if kind == "server_error":
         return _error(500, "Backend Error", "backendError", "global")
+    if kind == "expired" and not _api_key(req):
+        return _expired_oauth_token()
+    if kind == "expired":
+        reply = _error(400, "API key expired. Please renew the API key.", "keyExpired", "global")
+        reply.body["error"]["status"] = "INVALID_ARGUMENT"
+        return reply
     if _api_key(req):
         reply = _error(
             400, "API key not valid. Please pass a valid API key.", "keyInvalid", "usageLimits"
@@ -180,6 +186,33 @@ def _throttled(seconds_left: float | None) -> Reply:
     if seconds_left is not None:
         reply.headers["Retry-After"] = str(max(1, math.ceil(seconds_left)))
     return reply
+
+
+def _expired_oauth_token() -> Reply:
+    """Google's answer to an expired (or otherwise dead) OAuth access token."""
+    message = (
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+        "login cookie or other valid authentication credential. See "
+        "https://developers.google.com/identity/sign-in/web/devconsole-project."
+    )
+    error = {
+        "code": 401,
+        "message": message,
+        "errors": [
+            {
+                "message": "Invalid Credentials",
+                "domain": "global",
+                "reason": "authError",
+                "location": "Authorization",
+                "locationType": "header",
+            }
+        ],
+        "status": "UNAUTHENTICATED",
+    }
+    headers = {
+        "WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
+    }
+    return Reply(401, {"error": error}, headers)
 
 
 def _error(code: int, message: str, reason: str, domain: str) -> Reply:
