@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -285,3 +286,19 @@ def quarantine_reasons(quarantine: pl.DataFrame) -> dict[str, list[str]]:
         kind: sorted(quarantine.filter(pl.col("kind") == kind)["reason"])
         for kind in set(quarantine["kind"])
     }
+
+
+def dagster_materialize(select: str, day: date) -> list[str]:
+    """`dagster asset materialize` of these assets for one day, as a user types it."""
+    dagster = Path(sys.executable).parent / "dagster"
+    return [
+        str(dagster),
+        "asset",
+        "materialize",
+        "-m",
+        "social_pipeline.definitions",
+        "--select",
+        select,
+        "--partition",
+        day.isoformat(),
+    ]

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from social_pipeline.app.cli import main as cli
-from social_pipeline_tests.helpers import Deployment
+from social_pipeline_tests.helpers import Deployment, dagster_materialize
 
 DAY = date(2026, 11, 19)
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,19 +112,8 @@ def test_dagster_asset_materialize_collects_a_day_from_any_server_speaking_the_a
 ) -> None:
     """The documented command, run as users run it, against the emulator as 'the APIs'."""
     deployment.clock.morning_after(DAY)
-    dagster = Path(sys.executable).parent / "dagster"
     done = subprocess.run(
-        [
-            str(dagster),
-            "asset",
-            "materialize",
-            "-m",
-            "social_pipeline.definitions",
-            "--select",
-            "*",
-            "--partition",
-            DAY.isoformat(),
-        ],
+        dagster_materialize("*", DAY),
         env=dict(os.environ),
         capture_output=True,
         text=True,

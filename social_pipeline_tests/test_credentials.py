@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,19 +22,22 @@ import requests
 import yaml
 
 from social_pipeline.app.cli import main as cli
-from social_pipeline.core.platforms import PLATFORMS, REFRESHABLE, ROTATING
+from social_pipeline.core.platforms import APP_OF, PLATFORMS, REFRESHABLE, ROTATING
 from social_pipeline.environment import load_environment
 from social_pipeline.operations.credentials import lineage_of
 from social_pipeline.storage import raw
 from social_pipeline.storage.credentials import CredentialStore
-from social_pipeline_tests.helpers import Deployment, files_containing, token_env
+from social_pipeline_tests.helpers import (
+    Deployment,
+    dagster_materialize,
+    files_containing,
+    token_env,
+)
 
+# The variables naming each OAuth app's client id and secret (Instagram uses facebook's).
 APPS = {
-    "tiktok": ("TEST_TIKTOK_CLIENT_KEY", "TEST_TIKTOK_CLIENT_SECRET"),
-    "youtube": ("TEST_GOOGLE_CLIENT_ID", "TEST_GOOGLE_CLIENT_SECRET"),
-    "x": ("TEST_X_CLIENT_ID", "TEST_X_CLIENT_SECRET"),
-    "linkedin": ("TEST_LINKEDIN_CLIENT_ID", "TEST_LINKEDIN_CLIENT_SECRET"),
-    "facebook": ("TEST_META_APP_ID", "TEST_META_APP_SECRET"),
+    app: (f"TEST_{app.upper()}_CLIENT_ID", f"TEST_{app.upper()}_CLIENT_SECRET")
+    for app in sorted(set(APP_OF.values()))
 }
 
 
@@ -174,18 +176,7 @@ def test_two_concurrent_materializations_never_present_a_superseded_refresh_toke
     oauth: OAuthDeployment, tmp_path: Path
 ) -> None:
     """Two runs of the same day in two processes (an hourly and a retry run, say)."""
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [
-        str(dagster),
-        "asset",
-        "materialize",
-        "-m",
-        "social_pipeline.definitions",
-        "--select",
-        "raw_tiktok,raw_x",
-        "--partition",
-        oauth.day().isoformat(),
-    ]
+    command = dagster_materialize("raw_tiktok,raw_x", oauth.day())
     for n in range(2):
         (tmp_path / f"home{n}").mkdir()
     runs = [
