@@ -21,7 +21,11 @@ from social_pipeline.clients.base import PlatformClient, RawPage, batches
 from social_pipeline.clients.http import ApiResponse, ApiSession, Verbatim
 from social_pipeline.core.window import CollectionWindow
 
-DEFAULT_VERSION = "202510"
+# LinkedIn serves each monthly version for about a year (202510 retired 2026-10-15, see
+# platform-apis.md §8). 202610 is released and, as of 2026-11, supported until about
+# 2027-10; a newer release buys little and is less proven. Override with
+# SOCIAL_PIPELINE_LINKEDIN_API_VERSION=YYYYMM.
+DEFAULT_VERSION = "202610"
 PROFILE = "GET /rest/networkSizes/{id}"
 POSTS = "GET /rest/posts"
 SHARE_STATS = "GET /rest/organizationalEntityShareStatistics"
@@ -51,7 +55,7 @@ class LinkedInClient(PlatformClient):
         if status == 426:
             return errors.PermanentError(
                 f"the LinkedIn-Version header names a retired or unknown API version ({detail}); "
-                "set SOCIAL_PIPELINE_LINKEDIN_API_VERSION to a current YYYYMM release",
+                "set SOCIAL_PIPELINE_LINKEDIN_API_VERSION=YYYYMM to a current monthly release",
                 **where,
             )
         if status == 429:
@@ -127,14 +131,26 @@ class LinkedInClient(PlatformClient):
             yield RawPage.from_response("metrics", response)
 
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None) -> ApiResponse:
-        """One GET with LinkedIn's version headers; errors name this account."""
-        return self.get_for_account(
-            path,
-            endpoint,
-            params,
-            {"Authorization": f"Bearer {self.token}"},
-            headers={"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"},
-        )
+        """One GET with LinkedIn's version headers; errors name this account (and a 426,
+        the configured version)."""
+        try:
+            return self.get_for_account(
+                path,
+                endpoint,
+                params,
+                {"Authorization": f"Bearer {self.token}"},
+                headers={"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"},
+            )
+        except errors.PermanentError as exc:
+            if exc.status != 426:
+                raise
+            raise errors.PermanentError(
+                f"LinkedIn-Version {self.version} is retired or unknown: {exc.message}",
+                platform=exc.platform,
+                endpoint=exc.endpoint,
+                status=exc.status,
+                account_id=exc.account_id,
+            ) from exc
 
 
 def restli_list(urns: Sequence[str]) -> Verbatim:

@@ -14,8 +14,9 @@ from social_pipeline.clients.http import ApiSession, RateLimitWindow
 from social_pipeline.core.window import CollectionWindow
 
 # The same tweet shape from the timeline and from the lookup, so one normalizer reads both.
+# `referenced_tweets` marks a retweet (type "retweeted"), should the timeline include any.
 TWEET_PARAMS = {
-    "tweet.fields": "created_at,public_metrics,attachments",
+    "tweet.fields": "created_at,public_metrics,attachments,referenced_tweets",
     "expansions": "attachments.media_keys",
     "media.fields": "type,url,preview_image_url",
 }
@@ -28,6 +29,10 @@ class XClient(PlatformClient):
 
     Tweets carry their `public_metrics`, so a day's pull is the profile plus the timeline
     pages; `fetch_metrics` is the batched refresh for posts already known.
+
+    The timeline is asked for `exclude=retweets`: a retweet is someone else's post carrying
+    the original's counts. With `include_retweets` they are fetched (and landed) too, but
+    never listed as the account's posts; the normalizer sets them aside.
     """
 
     platform: ClassVar[str] = "x"
@@ -46,12 +51,14 @@ class XClient(PlatformClient):
         *,
         api_version: str = "2",
         page_size: int = MAX_PAGE,
+        include_retweets: bool = False,
     ) -> None:
         super().__init__(http, account_id, token)
         if not 5 <= page_size <= self.MAX_PAGE:
             raise ValueError(f"x page_size must be 5..{self.MAX_PAGE}, got {page_size}")
         self.api_version = api_version
         self.page_size = page_size
+        self.include_retweets = include_retweets
         self._auth = {"Authorization": f"Bearer {token}"}
 
     # -- errors and quota -------------------------------------------------------------
@@ -125,6 +132,7 @@ class XClient(PlatformClient):
     def list_posts(self, window: CollectionWindow) -> Iterator[RawPage]:
         """`GET /2/users/{id}/tweets` with `start_time`/`end_time` set to the window, so X
         itself stops at the window's start; `meta.next_token` goes back as `pagination_token`.
+        Retweets are excluded unless `include_retweets`; included ones are not listed ids.
         """
         params: dict[str, Any] = {
             "start_time": _rfc3339(window.start),
@@ -132,6 +140,8 @@ class XClient(PlatformClient):
             "max_results": self.page_size,
             **TWEET_PARAMS,
         }
+        if not self.include_retweets:
+            params["exclude"] = "retweets"
         while True:
             response = self.http.get(
                 f"/{self.api_version}/users/{self.account_id}/tweets",
@@ -140,7 +150,7 @@ class XClient(PlatformClient):
                 auth_headers=self._auth,
             )
             tweets = response.body.get("data") or []
-            in_window = [t["id"] for t in tweets if _created_in(t, window)]
+            in_window = [t["id"] for t in tweets if _created_in(t, window) and not is_retweet(t)]
             yield RawPage.from_response("posts", response, in_window)
             next_token = (response.body.get("meta") or {}).get("next_token")
             if not next_token or _reaches_before(tweets, window):
@@ -161,6 +171,14 @@ class XClient(PlatformClient):
                 auth_headers=self._auth,
             )
             yield RawPage.from_response("metrics", response)
+
+
+def is_retweet(tweet: Any) -> bool:
+    """A retweet, by its `referenced_tweets` entry of type `retweeted`."""
+    refs = tweet.get("referenced_tweets") if isinstance(tweet, dict) else None
+    return isinstance(refs, list) and any(
+        isinstance(r, dict) and r.get("type") == "retweeted" for r in refs
+    )
 
 
 def _rfc3339(moment: datetime) -> str:

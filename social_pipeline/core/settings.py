@@ -36,6 +36,7 @@ RETRY_BACKOFF_ENV = "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS"
 BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
 SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
 CREDENTIALS_DIR_ENV = "SOCIAL_PIPELINE_CREDENTIALS_DIR"
+X_INCLUDE_RETWEETS_ENV = "SOCIAL_PIPELINE_X_INCLUDE_RETWEETS"
 
 # Sandbox accounts read their token from here; unset, the emulator's public token is used.
 SANDBOX_TOKEN_ENV = "SOCIAL_PIPELINE_SANDBOX_TOKEN"
@@ -103,6 +104,8 @@ class Settings:
     credentials_dir: Path = Path("data/credentials")
     token_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKEN_URLS))
     authorize_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_AUTHORIZE_URLS))
+    # Ask X timelines for retweets too (they are flagged, never stored as the account's posts).
+    x_include_retweets: bool = False
     # How a token variable is read; Dagster passes one going through EnvVar.
     token_lookup: Callable[[str], str | None] | None = field(
         default=None, compare=False, repr=False
@@ -318,6 +321,18 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
     return _number_env(env, name, default, 0.0, float, "a number")
 
 
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def _bool_env(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in _TRUE | _FALSE:
+        return raw.lower() in _TRUE
+    raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false (also 1/0, yes/no)")
+
+
 def start_date(environ: Mapping[str, str] | None = None) -> date:
     """The first daily partition. Read alone, so defining partitions loads no accounts file."""
     env = os.environ if environ is None else environ
@@ -363,6 +378,7 @@ def load_settings(
             for p in VERSIONED_PLATFORMS
             if env.get(f"SOCIAL_PIPELINE_{p.upper()}_API_VERSION", "").strip()
         },
+        x_include_retweets=_bool_env(env, X_INCLUDE_RETWEETS_ENV, False),
         token_lookup=token_lookup,
         credentials_dir=Path(
             env.get(CREDENTIALS_DIR_ENV, "").strip() or data_dir / "credentials"

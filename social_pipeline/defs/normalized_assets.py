@@ -89,7 +89,10 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
     frames = stored.frames
     quarantined = frames.quarantine.height
     if quarantined:
-        context.log.warning(f"{quarantined} malformed records quarantined for {stored.day}")
+        context.log.warning(
+            f"{quarantined} records quarantined for {stored.day} (malformed, or not the "
+            "account's own post); each reason is in quarantined_records"
+        )
     previous = lake.read_table(
         loaded.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)]
     )

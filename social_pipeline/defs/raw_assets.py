@@ -1,10 +1,13 @@
 """`raw_<platform>`: one asset per platform that lands each account's pages for a day."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
+from social_pipeline.clients.graph import GRAPH_VERSION
+from social_pipeline.clients.linkedin import DEFAULT_VERSION as LINKEDIN_VERSION
+from social_pipeline.core.api_versions import version_warning
 from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.settings import Settings
 from social_pipeline.core.window import parse_day
@@ -18,6 +21,12 @@ from social_pipeline.operations.render import markdown_rows
 # Step retries are for crashes (disk full, killed worker), not API errors: those are
 # retried inside the HTTP layer and recorded per account, so a retry here re-pulls
 # only after the whole step failed.
+# The version each client sends unless SOCIAL_PIPELINE_<PLATFORM>_API_VERSION says otherwise.
+DEFAULT_API_VERSIONS = {
+    "facebook": GRAPH_VERSION,
+    "instagram": GRAPH_VERSION,
+    "linkedin": LINKEDIN_VERSION,
+}
 RAW_RETRY = dg.RetryPolicy(
     max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -50,6 +59,13 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                 description="Warns 14 days before a refresh token, or a token that cannot be "
                 "refreshed, expires; fails once one has expired (`social-pipeline auth status`).",
             ),
+            dg.AssetCheckSpec(
+                "api_version_supported",
+                asset=f"raw_{platform}",
+                description="Warns when the API version in use (SOCIAL_PIPELINE_<PLATFORM>_"
+                "API_VERSION or the default) is close to retirement: a LinkedIn-Version older "
+                "than 10 months, a Graph version within 90 days of its end of life.",
+            ),
         ],
         description=(
             f"Every {platform} account's profile, posts of the 28-day window ending on the "
@@ -78,6 +94,11 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
         for job in pull.failed:
             context.log.warning(f"{job['status']}: {job['error']}")
         missing = uncollected_accounts(loaded, platform, day)
+        version, version_warning_text = api_version_warning(
+            loaded, platform, datetime.now(UTC).date()
+        )
+        if version_warning_text:
+            context.log.warning(version_warning_text)
         return dg.MaterializeResult(
             metadata=pull_metadata(pull),
             check_results=[
@@ -90,6 +111,15 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                     },
                 ),
                 credentials_check(loaded, platform),
+                dg.AssetCheckResult(
+                    check_name="api_version_supported",
+                    passed=version_warning_text is None,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "api_version": version or "n/a",
+                        "warning": version_warning_text or "none",
+                    },
+                ),
             ],
         )
 
@@ -152,3 +182,14 @@ def credentials_check(settings: Settings, platform: str) -> dg.AssetCheckResult:
             "accounts": dg.MetadataValue.md(markdown_rows(rows)),
         },
     )
+
+
+def api_version_warning(
+    settings: Settings, platform: str, today: date
+) -> tuple[str | None, str | None]:
+    """The API version the platform's client sends, and why it needs changing soon (or None).
+
+    Only the Graph platforms and LinkedIn version on a schedule; the rest never warn.
+    """
+    version = settings.api_versions.get(platform) or DEFAULT_API_VERSIONS.get(platform)
+    return version, version_warning(platform, version, today) if version else None

@@ -8,6 +8,12 @@ Metrics: X's `impression_count` is what its apps show as "Views", so it fills bo
 `impressions` and `views` (and `engagement_rate_per_view` is then X's own per-impression
 rate). `quote_count` has no column; it stays in the raw landing. X reports no reach or
 clicks without user-context auth: those are NULL.
+
+Retweets (landed only with SOCIAL_PIPELINE_X_INCLUDE_RETWEETS) are someone else's posts
+carrying the original's counts: they never become posts or engagement rows, and go to
+quarantine with the reason `RETWEET`, so they are counted, not stored as the account's.
+A retweet is known by `referenced_tweets` of type `retweeted`; a landing made without that
+field falls back to X's `RT @handle: ` text prefix.
 """
 
 from __future__ import annotations
@@ -58,15 +64,19 @@ FIELD_MAP: list[tuple[str, str]] = [
 
 CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"  # "2026-05-01T10:00:00.000Z"
 
-# The fields read, as X nests them. `attachments.media_keys` is read apart, as its JSON
-# text, so a value that is not a list of strings is quarantined rather than coerced.
+# The fields read, as X nests them. `attachments.media_keys` (and `referenced_tweets`, to spot
+# a retweet) are read apart, as JSON text, so a media_keys value that is not a list of
+# strings is quarantined rather than coerced.
 TWEET = obj(
     id=TEXT,
     created_at=TEXT,
     text=TEXT,
     public_metrics=obj(**dict.fromkeys(sorted(set(METRIC_FIELDS.values())), TEXT)),
 )
-MEDIA_KEYS = {"_keys": "attachments.media_keys"}
+AS_TEXT = {"_keys": "attachments.media_keys", "_refs": "referenced_tweets"}
+RETWEET = "retweet (someone else's post)"
+_RETWEETED = r'"type"\s*:\s*"retweeted"'
+_RT_PREFIX = r"^RT @\w{1,15}: "
 MEDIA = obj(media_key=TEXT, type=TEXT, url=TEXT, preview_image_url=TEXT)
 USER = obj(username=TEXT, public_metrics=obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT)))
 PROFILE = common.MetricFields(
@@ -97,7 +107,7 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     good, bad = [], [common.unreadable_pages(pulls, accessors)]
     for kind in ("posts", "metrics"):
         kept, quarantined = common.split_quarantine(
-            _tweet_columns(items_frame(pulls, kind, _tweets, TWEET, MEDIA_KEYS)),
+            _tweet_columns(items_frame(pulls, kind, _tweets, TWEET, AS_TEXT)),
             _tweet_problems(),
             kind,
         )
@@ -126,7 +136,11 @@ def _tweet_columns(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _tweet_problems() -> dict[str, pl.Expr]:
+    retweet = pl.col("_refs").str.contains(_RETWEETED) | (
+        pl.col("_refs").is_null() & pl.col("text").str.contains(_RT_PREFIX)
+    )
     problems = {
+        RETWEET: retweet,
         "missing id": pl.col("post_id").is_null(),
         "missing or unparseable created_at": pl.col("created_at").is_null(),
         "attachments.media_keys is not a list of keys": pl.col("_keys").is_not_null()

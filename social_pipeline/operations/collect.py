@@ -187,7 +187,9 @@ def _pull(
 ) -> None:
     """Append the account's pages as they arrive: a pull that fails halfway keeps them."""
     version = settings.api_versions.get(account.platform)
-    extra = {"api_version": version} if version else {}
+    extra: dict[str, Any] = {"api_version": version} if version else {}
+    if account.platform == "x" and settings.x_include_retweets:
+        extra["include_retweets"] = True
     client = client_class(account.platform)(session, account.account_id, token, **extra)
     for page in client.collect(window):
         pages.append(page)

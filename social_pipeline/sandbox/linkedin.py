@@ -1,7 +1,7 @@
 """Emulator of LinkedIn's Community Management REST API (`/rest/...`, Rest.li 2.0).
 
-Wire facts it keeps: versioned by the `LinkedIn-Version: YYYYMM` header (a retired or
-missing version is 426 NONEXISTENT_VERSION), URNs everywhere (`urn:li:organization:ID`,
+Wire facts it keeps: versioned by the `LinkedIn-Version: YYYYMM[.RR]` header (a retired,
+future, malformed or missing version is 426 NONEXISTENT_VERSION), URNs everywhere (`urn:li:organization:ID`,
 `urn:li:share:ID`), times in epoch milliseconds, offset paging with `start`/`count` and
 `paging.links[rel=next]`, and a daily quota whose 429 says nothing about when it resets.
 """
@@ -17,13 +17,13 @@ from urllib.parse import unquote, urlencode
 from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
-# The versions this emulator serves: LinkedIn keeps each monthly version about a year.
-OLDEST_VERSION = "202411"
-NEWEST_VERSION = "202612"
+# LinkedIn keeps each monthly version about a year (202510 retired 2026-10-15), so the
+# emulator serves the versions released in the 12 months up to its world clock's month.
+ACTIVE_MONTHS = 12
 MAX_COUNT = 100  # posts per page
 MAX_SHARES = 50  # URNs per share-statistics call
 _DEFAULT_COUNT = 10
-_VERSION = re.compile(r"^(\d{6})(?:\.\d{2})?$")
+_VERSION = re.compile(r"^(\d{6})(?:\.(\d{2}))?$")
 _ORG = re.compile(r"^urn:li:organization:(\d+)$")
 _LIST = re.compile(r"^List\((.*)\)$")
 _ALL_TIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
@@ -40,13 +40,9 @@ def handle(req: Request, sb: Emulator) -> Reply:
     if not sb.rate(req, route or "unknown", token_of(req) or "").allowed:
         return _throttled()
     version = req.headers.get("linkedin-version", "")
-    match = _VERSION.match(version)
-    if not match or not OLDEST_VERSION <= match.group(1) <= NEWEST_VERSION:
+    if not _version_active(version, sb.world.clock()):
         return _error(
-            426,
-            f"Requested version {version or '(none)'} is not active",
-            None,
-            "NONEXISTENT_VERSION",
+            426, f"Requested version {_spelled(version)} is not active", None, "NONEXISTENT_VERSION"
         )
     if req.headers.get("x-restli-protocol-version") != "2.0.0":
         return _error(400, "This API needs the header X-Restli-Protocol-Version: 2.0.0", 100)
@@ -72,6 +68,29 @@ def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | N
     if token_of(req):
         return _error(401, "The token used in the request has been revoked by the user", 65601)
     return _error(401, "Empty oauth2_access_token", 401)
+
+
+def active_versions(now: datetime) -> tuple[str, str]:
+    """The oldest and newest `YYYYMM` LinkedIn serves at `now`."""
+    months = now.year * 12 + now.month - 1
+    oldest = months - ACTIVE_MONTHS
+    return f"{oldest // 12:04d}{oldest % 12 + 1:02d}", f"{now.year:04d}{now.month:02d}"
+
+
+def _version_active(version: str, now: datetime) -> bool:
+    match = _VERSION.match(version)
+    if not match or not 1 <= int(match.group(1)[4:]) <= 12:
+        return False
+    oldest, newest = active_versions(now)
+    return oldest <= match.group(1) <= newest
+
+
+def _spelled(version: str) -> str:
+    """How LinkedIn names a version in its 426: `202409` -> `20240901` (`YYYYMM` + revision)."""
+    match = _VERSION.match(version)
+    if match is None:
+        return version or "(none)"
+    return match.group(1) + (match.group(2) or "01")
 
 
 def _route(path: str) -> tuple[str | None, str]:

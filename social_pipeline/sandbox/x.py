@@ -6,6 +6,11 @@ Routes (after the `/x` prefix): `GET /2/users/{id}`, `GET /2/users/{id}/tweets`,
 `media.fields` ask for them, media sit in `includes.media`, an unknown user is HTTP 200
 with only `errors`, every answer carries `x-rate-limit-*` headers (reset in epoch
 seconds) and errors are `application/problem+json`.
+
+The user timeline includes retweets unless `exclude=retweets`, as X's does: about one
+item in five is a retweet of another sandbox account's post, with its own id, `text`
+`RT @handle: ...`, `referenced_tweets: [{"type": "retweeted", ...}]` and the ORIGINAL
+tweet's `public_metrics`. A retweet sits just before (newer than) the own post it rides on.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
 from social_pipeline.sandbox.protocol import Emulator, Reply, Request
-from social_pipeline.sandbox.world import Post
+from social_pipeline.sandbox.world import Post, _h
 
 PROBLEM = {"Content-Type": "application/problem+json"}
 _PROBLEMS = "https://api.twitter.com/2/problems/"
@@ -28,6 +34,27 @@ _MEDIA_KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
 
 _USER = re.compile(r"^/2/users/([^/]+)$")
 _TIMELINE = re.compile(r"^/2/users/([^/]+)/tweets$")
+_EXCLUDABLE = {"retweets", "replies"}  # the sandbox has no replies; the value is still valid
+# Own tweet ids start with "18" (see world._post_id); a retweet riding on one starts with "19".
+_OWN, _RETWEET = "18", "19"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A timeline item: an own post, or (with `original`) a retweet riding on `post`."""
+
+    post: Post
+    original: Post | None = None
+    original_handle: str = ""
+
+    @property
+    def tweet_id(self) -> str:
+        return _RETWEET + self.post.post_id[2:] if self.original else self.post.post_id
+
+    @property
+    def key(self) -> tuple[datetime, int, int]:
+        # Newest-first order: a retweet is just newer than the post it rides on.
+        return (self.post.created_at, self.post.seq, 1 if self.original else 0)
 
 
 def token_of(req: Request) -> str | None:
@@ -112,19 +139,24 @@ def _timeline(req: Request, sb: Emulator, user_id: str) -> Reply:
     if start is None or end is None:
         name = "start_time" if start is None else "end_time"
         return _invalid(name, req.query.get(name, ""))
+    exclude = _fields(req, "exclude")
+    if not exclude <= _EXCLUDABLE:
+        return _invalid("exclude", req.query.get("exclude", ""))
     if sb.world.account("x", user_id) is None:
         return Reply(200, {"errors": [_not_found_error("user", "id", user_id)]})
     after = None
     if token := req.query.get("pagination_token"):
         after = _decode_token(sb, token)
-        if after is None or after.account_id != user_id:
+        if after is None or after.post.account_id != user_id:
             return _invalid("pagination_token", token)
-    page = list(islice(_older(sb, user_id, start, end, after), int(raw_max) + 1))
+    retweets = "retweets" not in exclude
+    items = _older(sb, user_id, start, end, after, retweets)
+    page = list(islice(items, int(raw_max) + 1))
     posts, more = page[: int(raw_max)], len(page) > int(raw_max)
     body = _tweets_body(req, sb, posts)
     meta: dict[str, Any] = {"result_count": len(posts)}
     if posts:
-        meta.update(newest_id=posts[0].post_id, oldest_id=posts[-1].post_id)
+        meta.update(newest_id=posts[0].tweet_id, oldest_id=posts[-1].tweet_id)
     if more:
         meta["next_token"] = _encode_token(posts[-1])
     body["meta"] = meta
@@ -136,7 +168,7 @@ def _lookup(req: Request, sb: Emulator, _: str) -> Reply:
     ids = [i for i in raw.split(",") if i]
     if not 1 <= len(ids) <= 100 or not all(i.isdigit() for i in ids):
         return _invalid("ids", raw)
-    found = {i: sb.world.find_post("x", i) for i in ids}
+    found = {i: _find(sb, i) for i in ids}
     body = _tweets_body(req, sb, [p for p in found.values() if p is not None])
     missing = [_not_found_error("tweet", "ids", i) for i, p in found.items() if p is None]
     if missing:
@@ -147,29 +179,30 @@ def _lookup(req: Request, sb: Emulator, _: str) -> Reply:
 # -- wire format ----------------------------------------------------------------------
 
 
-def _tweets_body(req: Request, sb: Emulator, posts: list[Post]) -> dict[str, Any]:
+def _tweets_body(req: Request, sb: Emulator, items: list[_Item]) -> dict[str, Any]:
     fields = _fields(req, "tweet.fields")
     media_fields = _fields(req, "media.fields")
     expand = "attachments.media_keys" in _fields(req, "expansions")
     tweets, media = [], []
-    for post in posts:
+    for item in items:
+        post, original = item.post, item.original
         tweet: dict[str, Any] = {
-            "id": post.post_id,
-            "text": post.text,
-            "edit_history_tweet_ids": [post.post_id],
+            "id": item.tweet_id,
+            "text": f"RT @{item.original_handle}: {original.text}" if original else post.text,
+            "edit_history_tweet_ids": [item.tweet_id],
         }
         if "created_at" in fields:
             tweet["created_at"] = post.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if original is not None:
+            # X gives a retweet the original's counts; its media stay on the original.
+            if "referenced_tweets" in fields:
+                tweet["referenced_tweets"] = [{"type": "retweeted", "id": original.post_id}]
+            if "public_metrics" in fields:
+                tweet["public_metrics"] = _public_metrics(sb, original)
+            tweets.append(tweet)
+            continue
         if "public_metrics" in fields:
-            m = sb.world.metrics(post)
-            tweet["public_metrics"] = {
-                "retweet_count": m["shares"],
-                "reply_count": m["comments"],
-                "like_count": m["likes"],
-                "quote_count": m["quotes"],
-                "bookmark_count": m["bookmarks"],
-                "impression_count": m["views"],
-            }
+            tweet["public_metrics"] = _public_metrics(sb, post)
         if post.content_type in _MEDIA_KEY_PREFIX:
             key = f"{_MEDIA_KEY_PREFIX[post.content_type]}_{post.post_id[2:]}"
             if "attachments" in fields or expand:
@@ -183,6 +216,18 @@ def _tweets_body(req: Request, sb: Emulator, posts: list[Post]) -> dict[str, Any
     return body
 
 
+def _public_metrics(sb: Emulator, post: Post) -> dict[str, int]:
+    m = sb.world.metrics(post)
+    return {
+        "retweet_count": m["shares"],
+        "reply_count": m["comments"],
+        "like_count": m["likes"],
+        "quote_count": m["quotes"],
+        "bookmark_count": m["bookmarks"],
+        "impression_count": m["views"],
+    }
+
+
 def _media(post: Post, key: str, fields: set[str]) -> dict[str, Any]:
     item = {"media_key": key, "type": post.content_type}
     # Photos have a `url`; videos and GIFs only a `preview_image_url` (the real split).
@@ -194,26 +239,59 @@ def _media(post: Post, key: str, fields: set[str]) -> dict[str, Any]:
 
 
 def _older(
-    sb: Emulator, user_id: str, start: datetime, end: datetime, after: Post | None
-) -> Iterator[Post]:
-    """Posts in [start, end), newest first, strictly after `after` in that order."""
+    sb: Emulator,
+    user_id: str,
+    start: datetime,
+    end: datetime,
+    after: _Item | None,
+    retweets: bool,
+) -> Iterator[_Item]:
+    """Items of posts in [start, end), newest first, strictly after `after` in that order."""
     if after is not None:
-        end = min(end, after.created_at + timedelta(seconds=1))
+        end = min(end, after.post.created_at + timedelta(seconds=1))
     for post in sb.world.posts_between("x", user_id, start, end):
-        if after is None or (post.created_at, post.seq) < (after.created_at, after.seq):
-            yield post
+        rides = _retweet_on(sb, post) if retweets else None
+        for item in (rides, _Item(post)):
+            if item is not None and (after is None or item.key < after.key):
+                yield item
 
 
-def _encode_token(post: Post) -> str:
-    # Opaque to clients, like X's own; it names the last post served.
-    return f"7140{int(post.post_id):x}"
+def _retweet_on(sb: Emulator, post: Post) -> _Item | None:
+    """The retweet riding on `post`, if any: about one own post in four carries one, so
+    about one timeline item in five is a retweet of another account's latest post."""
+    world = sb.world
+    if _h(world.seed, "retweet", post.post_id) % 4:
+        return None
+    others = [a for a in world.accounts("x") if a.account_id != post.account_id]
+    if not others:
+        return None
+    other = others[_h(world.seed, "retweeted", post.post_id) % len(others)]
+    since = post.created_at - timedelta(days=7)
+    original = next(world.posts_between("x", other.account_id, since, post.created_at), None)
+    if original is None:
+        return None
+    return _Item(post, original, other.handle)
 
 
-def _decode_token(sb: Emulator, token: str) -> Post | None:
+def _find(sb: Emulator, tweet_id: str) -> _Item | None:
+    """The own post or retweet with this id (as `GET /2/tweets?ids=` finds either)."""
+    if tweet_id.startswith(_RETWEET):
+        post = sb.world.find_post("x", _OWN + tweet_id[2:])
+        return _retweet_on(sb, post) if post is not None else None
+    post = sb.world.find_post("x", tweet_id)
+    return _Item(post) if post is not None else None
+
+
+def _encode_token(item: _Item) -> str:
+    # Opaque to clients, like X's own; it names the last item served.
+    return f"7140{int(item.tweet_id):x}"
+
+
+def _decode_token(sb: Emulator, token: str) -> _Item | None:
     if not token.startswith("7140"):
         return None
     try:
-        return sb.world.find_post("x", str(int(token[4:], 16)))
+        return _find(sb, str(int(token[4:], 16)))
     except ValueError:
         return None
 
