@@ -193,10 +193,14 @@ def test_a_page_that_is_not_json_is_quarantined_and_the_rest_of_the_day_is_kept(
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY1)
-    victim = d.sandbox.world.accounts("instagram")[1].account_id
-    media_prefix = f"/1790{int(victim) % 10**6:06d}"  # this account's media ids
-    # Every retry of one insights call gets an HTML error page instead of JSON.
-    d.sandbox.inject(Fault("malformed", platform="instagram", path_contains=media_prefix, times=5))
+    victim = d.sandbox.world.accounts("linkedin")[1].account_id
+    # Every retry of this account's share-statistics call (after its posts were listed)
+    # gets an HTML error page instead of JSON.
+    token = d.tokens[("linkedin", victim)]
+    stats = "organizationalEntityShareStatistics"
+    d.sandbox.inject(
+        Fault("malformed", platform="linkedin", path_contains=stats, token=token, times=5)
+    )
 
     assert d.materialize(DAY1).success
 
@@ -209,7 +213,7 @@ def test_a_page_that_is_not_json_is_quarantined_and_the_rest_of_the_day_is_kept(
     )
     assert quarantined.height == 1
     row = quarantined.row(0, named=True)
-    assert (row["platform"], row["account_id"], row["kind"]) == ("instagram", victim, "page")
+    assert (row["platform"], row["account_id"], row["kind"]) == ("linkedin", victim, "page")
     assert "not usable JSON" in row["reason"] and "502 Bad Gateway" in row["record"]
     # The profile and the posts collected before the bad page are kept.
     kept = d.table(f"SELECT count(*) AS n FROM social_posts WHERE account_id = '{victim}'")

@@ -74,6 +74,19 @@ def regain_at(headers: Mapping[str, str], now: datetime) -> datetime | None:
     return now + timedelta(minutes=minutes) if minutes > 0 else None
 
 
+def window_page(
+    response: ApiResponse, time_field: str, window: CollectionWindow
+) -> tuple[RawPage, bool]:
+    """A posts page listing its in-window ids, and whether it is the last page to ask for:
+    empty, or reaching back past the window's start (newest first)."""
+    data = response.body.get("data") if isinstance(response.body, dict) else None
+    items = data if isinstance(data, list) else []
+    times = {i.get("id"): parse_graph_time(i.get(time_field)) for i in items if isinstance(i, dict)}
+    in_window = [pid for pid, at in times.items() if pid and at and window.contains(at)]
+    last = not items or any(at and at < window.start for at in times.values())
+    return RawPage.from_response("posts", response, in_window), last
+
+
 class GraphClient(PlatformClient):
     """A Graph API client for one Page or IG user; the version is a setting."""
 
@@ -119,16 +132,9 @@ class GraphClient(PlatformClient):
         listed in `post_ids`.
         """
         for response in self._pages(path, endpoint, params):
-            data = response.body.get("data") if isinstance(response.body, dict) else None
-            items = data if isinstance(data, list) else []
-            times = {
-                i.get("id"): parse_graph_time(i.get(time_field))
-                for i in items
-                if isinstance(i, dict)
-            }
-            in_window = [pid for pid, at in times.items() if pid and at and window.contains(at)]
-            yield RawPage.from_response("posts", response, in_window)
-            if not items or any(at and at < window.start for at in times.values()):
+            page, last = window_page(response, time_field, window)
+            yield page
+            if last:
                 return
 
     @classmethod

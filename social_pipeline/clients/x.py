@@ -18,7 +18,8 @@ from social_pipeline.core.window import CollectionWindow
 TWEET_PARAMS = {
     "tweet.fields": "created_at,public_metrics,attachments,referenced_tweets",
     "expansions": "attachments.media_keys",
-    "media.fields": "type,url,preview_image_url",
+    # A video's or GIF's files are only in `variants` (it has no `url`).
+    "media.fields": "type,url,preview_image_url,variants",
 }
 USAGE_CAPPED = "usage-capped"
 NOT_FOUND = "resource-not-found"

@@ -171,7 +171,13 @@ def _engagement(in_window: pl.DataFrame, refreshed: pl.DataFrame) -> pl.DataFram
     frame = readings.join(in_window.select(KEY).unique(), on=KEY, how="semi").with_columns(
         likes=common.as_int(pl.col("likes_raw")),
         comments=common.as_int(pl.col("comments_raw")),
-        shares=pl.when(pl.col("shares_obj").is_null() & pl.col("shares_asked"))
+        # Graph omits `shares` when a post has none; but a post answered without its other
+        # engagement summaries too lacks the fields asked for: unknown, not zero.
+        shares=pl.when(
+            pl.col("shares_obj").is_null()
+            & pl.col("shares_asked")
+            & (pl.col("likes_raw").is_not_null() | pl.col("comments_raw").is_not_null())
+        )
         .then(pl.lit(0, dtype=pl.Int64))
         .otherwise(common.as_int(pl.col("shares_raw"))),
     )

@@ -1,8 +1,9 @@
 """Instagram media, inline counts, media insights and IG user counts -> the normalized schema.
 
-Likes and comments come inline from `/media`; reach, saves, shares and views from one
-insights page per media. A media without insights (refused, or not fetched) keeps NULL
-for those, never 0. Instagram reports no impressions (retired in 2025) or clicks.
+Likes and comments come inline from `/media`; reach, saves, shares and views from the
+`insights` each listed media carries (field expansion), or from one insights page per
+media (older pulls, and the client's fallback); both shapes are read. A media without a
+metric (refused, or not fetched) keeps NULL for it, never 0. Instagram reports no impressions (retired in 2025) or clicks.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def _whole(body: Any) -> Any:
 ITEMS_OF: dict[str, ItemsOf] = {"posts": _data, "metrics": _data, "profile": _whole}
 
 
+def _inline_insights(body: Any) -> list[Any]:
+    """The insight entries media carry inside a `/media` page (`insights.data`)."""
+    return [
+        entry
+        for item in body["data"]
+        if isinstance(item, dict) and isinstance(item.get("insights"), dict)
+        for entry in (item["insights"].get("data") or [])
+    ]
+
+
 def _refused(record: dict[str, Any]) -> bool:
     """An insights call Graph refused for good (a 4xx the client recorded and skipped)."""
     status = record.get("status") or 0
@@ -133,23 +144,29 @@ def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One row per media with its insight values; an entry's id is `{media-id}/insights/...`."""
-    frame = items_frame(pulls, "metrics", _data, INSIGHT).with_columns(
-        post_id=jfield("id").str.split("/").list.first(),
-        name=jfield("name"),
-        value_raw=jfield("values[0].value"),
-    )
-    good, bad = common.split_quarantine(
-        frame,
-        {
-            "insight has no id": pl.col("post_id").is_null(),
-            "insight has no name": pl.col("name").is_null(),
-            "insight value is not an integer": common.bad_int(pl.col("value_raw")),
-        },
-        "metrics",
-    )
+    """One row per media with its insight values, from insights pages and from insights
+    inside listed media; an entry's id is `{media-id}/insights/...`. The last read wins."""
+    goods, bads = [], []
+    for kind, items_of in (("metrics", _data), ("posts", _inline_insights)):
+        frame = items_frame(pulls, kind, items_of, INSIGHT).with_columns(
+            post_id=jfield("id").str.split("/").list.first(),
+            name=jfield("name"),
+            value_raw=jfield("values[0].value"),
+        )
+        good, bad = common.split_quarantine(
+            frame,
+            {
+                "insight has no id": pl.col("post_id").is_null(),
+                "insight has no name": pl.col("name").is_null(),
+                "insight value is not an integer": common.bad_int(pl.col("value_raw")),
+            },
+            kind,
+        )
+        goods.append(good)
+        bads.append(bad)
     wide = (
-        good.sort("fetched_at", nulls_last=False)
+        pl.concat(goods, how="vertical_relaxed")
+        .sort("fetched_at", nulls_last=False, maintain_order=True)
         .with_columns(value=common.as_int(pl.col("value_raw")))
         .group_by(KEY, maintain_order=True)
         .agg(
@@ -159,7 +176,7 @@ def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
             ]
         )
     )
-    return wide, bad
+    return wide, pl.concat(bads, how="vertical_relaxed")
 
 
 def _posts(media: pl.DataFrame) -> pl.DataFrame:

@@ -53,7 +53,11 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("created_at", "created_at"),
     ("text", "text"),
     ("includes.media[].type (no media: text; several: carousel)", "content_type"),
-    ("includes.media[].url or preview_image_url", "media_urls"),
+    (
+        "includes.media[].url, else highest-bit_rate video/mp4 variants[].url,"
+        " else preview_image_url",
+        "media_urls",
+    ),
     ("includes.media[0].preview_image_url or url", "thumbnail_url"),
     ("https://x.com/{username}/status/{id} (username from GET /2/users/{id})", "permalink"),
     *[(f"public_metrics.{field}", column) for column, field in METRIC_FIELDS.items()],
@@ -77,7 +81,15 @@ AS_TEXT = {"_keys": "attachments.media_keys", "_refs": "referenced_tweets"}
 RETWEET = "retweet (someone else's post)"
 _RETWEETED = r'"type"\s*:\s*"retweeted"'
 _RT_PREFIX = r"^RT @\w{1,15}: "
-MEDIA = obj(media_key=TEXT, type=TEXT, url=TEXT, preview_image_url=TEXT)
+# A photo has a `url`; a video or GIF has none, only `preview_image_url` and `variants`
+# (`{bit_rate?, content_type, url}`: MP4s at several bit rates, an HLS playlist without one).
+MEDIA = obj(
+    media_key=TEXT,
+    type=TEXT,
+    url=TEXT,
+    preview_image_url=TEXT,
+    variants=pl.List(obj(bit_rate=TEXT, content_type=TEXT, url=TEXT)),
+)
 USER = obj(username=TEXT, public_metrics=obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT)))
 PROFILE = common.MetricFields(
     PROFILE_FIELDS, prefix="public_metrics.", reason="wrong-typed public_metrics.{field}"
@@ -166,10 +178,25 @@ def _in_window_latest(tweets: pl.DataFrame) -> pl.DataFrame:
 def _media_frame(pulls: list[RawPull]) -> pl.DataFrame:
     media = pl.concat([items_frame(pulls, kind, _media, MEDIA) for kind in ("posts", "metrics")])
     url, preview = jfield("url"), jfield("preview_image_url")
+    # A video's playable file: its highest-bit_rate MP4 variant. Landings made before
+    # `variants` was requested have none; the preview image stands in then.
+    variant = pl.element().struct.field
+    is_mp4 = variant("content_type") == "video/mp4"
+    rate = pl.when(is_mp4).then(variant("bit_rate").cast(pl.Int64, strict=False).fill_null(-1))
+    best_mp4 = (
+        jfield("variants")
+        .list.eval(
+            pl.when(is_mp4)
+            .then(variant("url"))
+            .sort_by(rate, descending=True, nulls_last=True)
+            .first()
+        )
+        .list.first()
+    )
     return media.select(
         jfield("media_key").alias("media_key"),
         jfield("type").alias("media_type"),
-        pl.coalesce(url, preview).alias("media_url"),
+        pl.coalesce(url, best_mp4, preview).alias("media_url"),
         pl.coalesce(preview, url).alias("thumbnail"),
     ).unique("media_key", keep="last", maintain_order=True)
 

@@ -17,10 +17,12 @@ from social_pipeline.core.pulls import RawPull
 from social_pipeline.normalize import common
 from social_pipeline.normalize.items import TEXT, ItemsOf, items_frame, jfield, obj
 
-# A video of at most this many seconds counts as a Short. The API has no Shorts flag;
-# since October 2024 vertical Shorts may run to 3 minutes, and those count as videos:
-# the aspect ratio that would tell them apart is not in the API.
-SHORT_MAX_SECONDS = 60
+# A video of at most this many seconds counts as a Short (Shorts may run to 3 minutes since
+# October 2024). This is a heuristic: the Data API v3 has no Shorts flag, and the parts
+# the client requests (snippet, statistics, contentDetails) carry no vertical signal
+# either (thumbnails are landscape for every video), so duration alone decides; a
+# horizontal upload of 3 minutes or less is taken for a Short.
+SHORT_MAX_SECONDS = 180
 
 # YouTube's kind of video -> our content type. The kind is `snippet.liveBroadcastContent`
 # (`live`, `upcoming`) or, for `none`, `short` when the duration is 1..SHORT_MAX_SECONDS.

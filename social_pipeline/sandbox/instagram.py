@@ -2,12 +2,14 @@
 
 `/media` has no time filter (the client stops paging at its window's start). Counts the
 feed shows (`like_count`, `comments_count`) are inline; reach, saves, shares and views
-only come from `GET /{media-id}/insights`, one call per media, as on the real API.
+come from `GET /{media-id}/insights`, one call per media, or by field expansion inside
+the listing (`fields=...,insights.metric(reach,saved)`), as on the real API.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +34,7 @@ _SHAPES = {
     "CAROUSEL_ALBUM": ("CAROUSEL_ALBUM", "FEED"),
     "REELS": ("VIDEO", "REELS"),
 }
-# Insight metric -> world metric (`total_interactions` is computed).
+# Insight metric -> world metric (`None`: derived from the world's numbers, see `_value`).
 _INSIGHTS = {
     "reach": "reach",
     "saved": "saves",
@@ -41,8 +43,20 @@ _INSIGHTS = {
     "likes": "likes",
     "comments": "comments",
     "total_interactions": None,
+    "follows": None,
+    "profile_visits": None,
+    "ig_reels_avg_watch_time": None,
 }
 _DEPRECATED = ("impressions", "plays", "video_views", "clips_replays_count", "engagement")
+# Metrics only some media product types have; any other metric is valid for every media.
+# One media of another type in the call fails the whole call (Airbyte PR #62902).
+_PRODUCT_TYPES = {
+    "follows": ("FEED", "STORY"),
+    "profile_visits": ("FEED", "STORY"),
+    "ig_reels_avg_watch_time": ("REELS",),
+}
+# `fields=...,insights.metric(reach,saved)` on `/media` or a media node.
+_EXPANSION = re.compile(r"(?:^|,)\s*insights(?:\.metric\(([^)]*)\))?")
 
 token_of = graph.token_of
 
@@ -96,7 +110,18 @@ def _media(req: Request, sb: Emulator, user_id: str) -> Reply:
         posts, cursor[1] if cursor else None, graph.page_limit(req, 25, MAX_LIMIT)
     )
     fields = graph.requested_fields(req, ())
-    body: dict[str, Any] = {"data": [media_object(p, sb, fields) for p in page]}
+    items = [media_object(p, sb, fields) for p in page]
+    expansion = _EXPANSION.search(req.query.get("fields", ""))
+    if expansion is not None:
+        # Field expansion: each media carries its insights; one refused metric for one
+        # media on the page fails the whole call, as `/insights` does for that media.
+        names = [m.strip() for m in (expansion.group(1) or "").split(",") if m.strip()]
+        refusal = _refusal(names, page)
+        if refusal is not None:
+            return refusal
+        for item, post in zip(items, page, strict=True):
+            item["insights"] = {"data": insight_data(post, sb, names)}
+    body: dict[str, Any] = {"data": items}
     paging = graph.paging_block(req, page, has_more)
     if paging:
         body["paging"] = paging
@@ -109,6 +134,15 @@ def _insights(req: Request, sb: Emulator, media_id: str) -> Reply:
     if post is None:
         return graph.unsupported_get(media_id)
     names = [m for m in req.query.get("metric", "").split(",") if m]
+    refusal = _refusal(names, [post])
+    if refusal is not None:
+        return refusal
+    return Reply(200, {"data": insight_data(post, sb, names)})
+
+
+def _refusal(names: list[str], posts: list[Post]) -> Reply | None:
+    """Graph's (#100) for a metric list: missing, retired, unknown, or not for one media's
+    product type. The same rule holds for `/insights` and for `insights.metric(...)`."""
     if not names:
         return graph.error_reply(400, 100, "(#100) The parameter metric is required")
     for index, name in enumerate(names):
@@ -123,20 +157,46 @@ def _insights(req: Request, sb: Emulator, media_id: str) -> Reply:
             return graph.error_reply(
                 400, 100, f"(#100) metric[{index}] must be one of the following values: {allowed}"
             )
+    for post in posts:
+        product = _SHAPES[post.content_type][1]
+        for name in names:
+            if product not in _PRODUCT_TYPES.get(name, (product,)):
+                return graph.error_reply(
+                    400,
+                    100,
+                    f"(#100) The Media Insights API does not support the {name} metric for "
+                    "this media product type.",
+                )
+    return None
+
+
+def _value(name: str, metrics: dict[str, int]) -> int:
+    world = _INSIGHTS[name]
+    if world is not None:
+        return metrics[world]
+    if name == "total_interactions":
+        return metrics["likes"] + metrics["comments"] + metrics["saves"] + metrics["shares"]
+    if name == "follows":
+        return metrics["views"] // 500
+    if name == "profile_visits":
+        return metrics["views"] // 100
+    return 3000 + metrics["views"] % 9000  # ig_reels_avg_watch_time, in ms
+
+
+def insight_data(post: Post, sb: Emulator, names: list[str]) -> list[dict[str, Any]]:
+    """The `data` of a media's insights: one lifetime entry per metric, in the asked order."""
     metrics = sb.world.metrics(post)
-    interactions = metrics["likes"] + metrics["comments"] + metrics["saves"] + metrics["shares"]
-    data = [
+    return [
         {
             "name": name,
             "period": "lifetime",
-            "values": [{"value": metrics[_INSIGHTS[name]] if _INSIGHTS[name] else interactions}],
+            "values": [{"value": _value(name, metrics)}],
             "title": name.replace("_", " ").capitalize(),
             "description": f"Lifetime {name.replace('_', ' ')} of this media.",
-            "id": f"{media_id}/insights/{name}/lifetime",
+            "id": f"{post.post_id}/insights/{name}/lifetime",
         }
         for name in names
     ]
-    return Reply(200, {"data": data})
 
 
 def _shortcode(post: Post) -> str:

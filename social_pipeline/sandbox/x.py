@@ -229,13 +229,41 @@ def _public_metrics(sb: Emulator, post: Post) -> dict[str, int]:
 
 
 def _media(post: Post, key: str, fields: set[str]) -> dict[str, Any]:
-    item = {"media_key": key, "type": post.content_type}
-    # Photos have a `url`; videos and GIFs only a `preview_image_url` (the real split).
+    item: dict[str, Any] = {"media_key": key, "type": post.content_type}
+    # Photos have a `url`; videos and GIFs only a `preview_image_url` and their files in
+    # `variants` (the real split).
     if post.content_type == "photo" and "url" in fields:
         item["url"] = post.media_url
     if post.content_type != "photo" and "preview_image_url" in fields:
         item["preview_image_url"] = post.media_url
+    if post.content_type != "photo" and "variants" in fields:
+        item["variants"] = media_variants(post)
     return item
+
+
+def media_variants(post: Post) -> list[dict[str, Any]]:
+    """A video's or GIF's `variants`, as X lists them (not sorted by bit rate).
+
+    A video: an HLS playlist without `bit_rate` and MP4s at several bit rates. A GIF: X
+    serves it as a single MP4 with `bit_rate` 0.
+    """
+    base = f"https://video.sandbox.example/x/{post.post_id}"
+    if post.content_type == "animated_gif":
+        return [{"bit_rate": 0, "content_type": "video/mp4", "url": f"{base}/gif.mp4"}]
+    return [
+        {"content_type": "application/x-mpegURL", "url": f"{base}/pl.m3u8?tag=12"},
+        {"bit_rate": 632000, "content_type": "video/mp4", "url": f"{base}/vid/480x270.mp4"},
+        {"bit_rate": 2176000, "content_type": "video/mp4", "url": f"{base}/vid/1280x720.mp4"},
+        {"bit_rate": 950000, "content_type": "video/mp4", "url": f"{base}/vid/640x360.mp4"},
+    ]
+
+
+def playable_url(post: Post) -> str:
+    """The URL a client should play: the highest-bit-rate MP4 variant (photos: the image)."""
+    mp4s = [v for v in media_variants(post) if v["content_type"] == "video/mp4"]
+    if post.content_type == "photo" or not mp4s:
+        return post.media_url
+    return max(mp4s, key=lambda v: v["bit_rate"])["url"]
 
 
 def _older(

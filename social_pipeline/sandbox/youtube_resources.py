@@ -1,7 +1,7 @@
 """The JSON resources of the YouTube emulator: channel, playlist item and video.
 
-The world's content types become what the real API shows: a short runs under a minute,
-a video over it, and a live stream is `liveBroadcastContent: live` with duration `P0D`
+The world's content types become what the real API shows: a short runs up to three
+minutes (allowed since October 2024), a video longer, and a live stream is `liveBroadcastContent: live` with duration `P0D`
 while on air, then an ordinary video of its length.
 """
 
@@ -129,16 +129,17 @@ def _resource(kind: str, resource_id: str) -> dict[str, Any]:
 def _timing(sb: Emulator, post: Post) -> tuple[bool, int]:
     """(broadcasting now, length in seconds) for the world's video/short/live types.
 
-    Shorts run under a minute and videos over it; a live stream is `live` with duration
+    Shorts run 10..180 s (about a third past the old one-minute limit) and videos longer;
+    a live stream is `live` with duration
     P0D while it runs, and an ordinary video of its length once it has ended.
     """
     spread = zlib.crc32(post.post_id.encode())
     if post.content_type == "short":
-        return False, 10 + spread % 50
+        return False, 10 + spread % 171
     if post.content_type == "live":
         length = 1800 + spread % 7200
         return sb.world.clock() < post.created_at + timedelta(seconds=length), length
-    return False, 61 + spread % 1500
+    return False, 181 + spread % 1500
 
 
 def _title(post: Post) -> str:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 
 import pytest
 
+from social_pipeline.clients.base import RawPage
 from social_pipeline.clients.errors import RateLimited
 from social_pipeline.clients.graph import parse_graph_time
 from social_pipeline.core.window import CollectionWindow
+from social_pipeline.sandbox import graph as sandbox_graph
+from social_pipeline.sandbox import instagram as sandbox_instagram
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.server import Fault, Sandbox
 from social_pipeline_tests import helpers
 
@@ -62,12 +67,81 @@ def test_insights_are_read_with_one_call_per_media(busy: Sandbox) -> None:
     }
 
 
-def test_a_day_reads_profile_media_pages_and_each_media_insights(sandbox: Sandbox) -> None:
+def _world_insights(sandbox: Sandbox, media_id: str) -> dict[str, int]:
+    post = sandbox.world.find_post(P, media_id)
+    assert post is not None
+    metrics = sandbox.world.metrics(post)
+    return {
+        "reach": metrics["reach"],
+        "saved": metrics["saves"],
+        "shares": metrics["shares"],
+        "views": metrics["views"],
+    }
+
+
+def _inline(page: RawPage) -> dict[str, dict[str, int]]:
+    """Media id -> {metric: value} from the insights listed media carry."""
+    return {
+        m["id"]: {e["name"]: e["values"][0]["value"] for e in m["insights"]["data"]}
+        for m in page.body["data"]
+        if "insights" in m
+    }
+
+
+def test_a_day_reads_the_profile_and_media_pages_with_insights_expanded(
+    sandbox: Sandbox,
+) -> None:
     client = helpers.make_client(sandbox, P)
     pages = list(client.collect(CollectionWindow(date(2026, 11, 20))))
+
+    assert [p.kind for p in pages] == ["profile", "posts"]  # was 58 calls: + 1 per media
+    assert len(sandbox.requests_for(P)) <= 3
+    (request,) = sandbox.requests_for(P, "/media")
+    assert request.query["fields"].endswith(",insights.metric(reach,saved,shares,views)")
+    inline = _inline(pages[1])
+    assert pages[1].post_ids and set(pages[1].post_ids) <= set(inline)
+    for media_id, values in inline.items():
+        assert values == _world_insights(sandbox, media_id)
+
+
+def test_a_metric_one_media_type_refuses_is_dropped_and_the_rest_kept(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = helpers.make_client(sandbox, P)
+    client.insight_metrics = "reach,saved,ig_reels_avg_watch_time,shares,views"  # reels only
+    with caplog.at_level(logging.WARNING, "social_pipeline.instagram"):
+        pages = list(client.collect(CollectionWindow(date(2026, 11, 20))))
+
+    refused, listed = sandbox.requests_for(P, "/media")
+    assert (refused.status, listed.status) == (400, 200)
+    assert "insights.metric(reach,saved,shares,views)" in listed.query["fields"]
+    assert [p.kind for p in pages] == ["profile", "posts"]  # no per-media calls
+    assert "ig_reels_avg_watch_time metric" in caplog.text
+    for media_id, values in _inline(pages[1]).items():
+        assert values == _world_insights(sandbox, media_id)
+
+
+def test_a_refused_expansion_falls_back_to_insights_per_media(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = sandbox_instagram._media
+
+    def no_expansion(req: Request, sb: Emulator, user_id: str) -> Reply:
+        if "insights" in req.query.get("fields", ""):
+            message = "(#100) Tried accessing nonexisting field (insights) on node type (IGMedia)"
+            return sandbox_graph.error_reply(400, 100, message)
+        return listing(req, sb, user_id)
+
+    monkeypatch.setattr(sandbox_instagram, "_media", no_expansion)
+    client = helpers.make_client(sandbox, P)
+    pages = list(client.collect(CollectionWindow(date(2026, 11, 20))))
+
     in_window = sum(len(p.post_ids) for p in pages)
-    assert [p.kind for p in pages] == ["profile", "posts"] + ["metrics"] * in_window
-    assert len(sandbox.requests_for(P)) == 2 + in_window
+    assert in_window and [p.kind for p in pages] == ["profile", "posts"] + ["metrics"] * in_window
+    assert [r.status for r in sandbox.requests_for(P, "/media")] == [400, 200]
+    assert len(sandbox.requests_for(P)) == 3 + in_window
+    values = {m["name"]: m["values"][0]["value"] for m in pages[2].body["data"]}
+    assert values == _world_insights(sandbox, pages[1].post_ids[0])
 
 
 def test_media_whose_insights_are_refused_is_recorded_and_skipped(sandbox: Sandbox) -> None:

@@ -58,6 +58,33 @@ def test_day_pull_is_one_profile_and_one_timeline_call_with_metrics_inline(
     assert tweet["public_metrics"]["like_count"] == sandbox.world.metrics(post)["likes"]
 
 
+def test_videos_come_with_their_variants_only_when_asked_and_photos_with_a_url(
+    sandbox: Sandbox,
+) -> None:
+    client = helpers.make_client(sandbox, "x")
+    media = next(p for p in client.collect(WINDOW) if p.kind == "posts").body["includes"]["media"]
+    sent = timeline_requests(sandbox)[0]
+    account = sandbox.world.accounts("x")[0].account_id
+    sandbox.grant("x", "media-token", account)
+    params = {**sent.query, "media.fields": "type,url,preview_image_url"}
+    without = requests.get(
+        f"{sandbox.base_url('x')}/2/users/{account}/tweets",
+        params=params,
+        headers={"Authorization": "Bearer media-token"},
+        timeout=10,
+    ).json()["includes"]["media"]
+
+    assert "variants" in sent.query["media.fields"].split(",")
+    videos = [m for m in media if m["type"] == "video"]
+    assert videos and all("url" not in m and m["preview_image_url"] for m in videos)
+    for video in videos:
+        kinds = sorted((v["content_type"], "bit_rate" in v) for v in video["variants"])
+        assert kinds[0] == ("application/x-mpegURL", False)
+        assert len({v["bit_rate"] for v in video["variants"] if "bit_rate" in v}) > 1
+    assert all("url" in m and "variants" not in m for m in media if m["type"] == "photo")
+    assert without and all("variants" not in m for m in without)
+
+
 def test_metrics_refresh_batches_ids_at_100_per_call(busy: Sandbox) -> None:
     client = helpers.make_client(busy, "x")
     posts = helpers.world_posts(busy, "x", WINDOW.start - timedelta(days=5), WINDOW.end)

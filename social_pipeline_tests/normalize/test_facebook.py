@@ -12,6 +12,7 @@ from social_pipeline.core.pulls import RawPull
 from social_pipeline.core.schema import CONTENT_TYPES, POSTS
 from social_pipeline.core.window import CollectionWindow
 from social_pipeline.normalize.facebook import normalize
+from social_pipeline.normalize.rates import with_rates
 from social_pipeline.sandbox.server import Sandbox
 from social_pipeline_tests import helpers
 
@@ -64,6 +65,21 @@ def test_absent_shares_is_zero_only_when_shares_was_requested(day: RawPull) -> N
 
     assert shares(asked) == 0
     assert shares(unasked) is None
+
+
+def test_a_post_answered_without_any_engagement_field_has_null_metrics_and_rates(
+    day: RawPull,
+) -> None:
+    bare = copy.deepcopy(day)
+    first = helpers.first_page(bare.records, "posts")["body"]["data"][0]
+    for key in ("reactions", "comments", "shares"):
+        first.pop(key, None)
+
+    frames = normalize([bare])
+    row = with_rates(frames.engagement, frames.followers).filter(pl.col("post_id") == first["id"])
+
+    assert row.select("likes", "comments", "shares").row(0) == (None, None, None)
+    assert row["interactions"].item() is None and row["engagement_rate"].item() is None
 
 
 def test_shares_of_an_unexpected_shape_is_unknown_not_zero(day: RawPull) -> None:

@@ -31,9 +31,56 @@ def test_a_days_media_are_the_worlds_newest_first_and_none_is_quarantined(
     assert frames.quarantine.is_empty()
 
 
+def _without_inline_insights(records: list[dict]) -> list[dict]:
+    """The day's records with `insights` taken out of every listed media (old shape)."""
+    records = copy.deepcopy(records)
+    for record in records:
+        if record["kind"] == "posts":
+            for media in record["body"]["data"]:
+                media.pop("insights", None)
+    return records
+
+
+def test_insights_listed_media_carry_are_the_worlds(sandbox: Sandbox, day: RawPull) -> None:
+    assert {r["kind"] for r in day.records} == {"profile", "posts"}  # no per-media pages
+    engagement = normalize([day]).engagement
+    assert engagement.height > 0
+    for row in engagement.iter_rows(named=True):
+        metrics = sandbox.world.metrics(sandbox.world.find_post(P, row["post_id"]))
+        assert (row["reach"], row["saves"], row["shares"], row["views"]) == (
+            metrics["reach"],
+            metrics["saves"],
+            metrics["shares"],
+            metrics["views"],
+        )
+
+
+def test_old_pulls_with_one_insights_page_per_media_normalize_the_same(
+    sandbox: Sandbox, day: RawPull
+) -> None:
+    client = helpers.make_client(sandbox, P)  # a fresh client reads every media's insights
+    ids = list(helpers.pulled_posts(sandbox, day))
+    old = _without_inline_insights(day.records) + [p.to_record() for p in client.fetch_metrics(ids)]
+    frames = normalize([replace(day, records=old)])
+
+    assert frames.quarantine.is_empty()
+    assert frames.engagement.equals(normalize([day]).engagement)
+
+
+def test_a_metric_a_media_lacks_stays_null(day: RawPull) -> None:
+    records = copy.deepcopy(day.records)
+    media = helpers.first_page(records, "posts")["body"]["data"]
+    for item in media:
+        item["insights"]["data"] = [e for e in item["insights"]["data"] if e["name"] != "views"]
+    engagement = normalize([replace(day, records=records)]).engagement
+
+    assert engagement["views"].null_count() == engagement.height
+    assert engagement["reach"].null_count() == 0
+
+
 def test_media_without_insights_keeps_null_insight_metrics(sandbox: Sandbox, day: RawPull) -> None:
     client = helpers.make_client(sandbox, P)
-    records = [r for r in day.records if r["kind"] != "metrics"]
+    records = _without_inline_insights(day.records)
     refused = [p.to_record() for p in client.fetch_metrics(["17900000000000000"])]  # Graph says 400
     frames = normalize([replace(day, records=records + refused)])
 
@@ -74,10 +121,12 @@ def test_malformed_records_are_quarantined_and_the_rest_kept(
     data = helpers.first_page(records, "posts")["body"]["data"]
     kept = normalize([day]).posts.height
     template = next(m for m in data if "2026-11-19" in m["timestamp"])
-    data.append({k: v for k, v in template.items() if k != "id"})
-    data.append({**template, "id": "179000000700000001", "timestamp": "19/11/2026"})
-    data.append({**template, "id": "179000000700000002", "like_count": "many"})
-    helpers.first_page(records, "metrics")["body"]["data"][0]["values"] = [{"value": "n/a"}]
+    copied = {k: v for k, v in template.items() if k != "insights"}
+    data.append({k: v for k, v in copied.items() if k != "id"})
+    data.append({**copied, "id": "179000000700000001", "timestamp": "19/11/2026"})
+    data.append({**copied, "id": "179000000700000002", "like_count": "many"})
+    reach = next(e for e in template["insights"]["data"] if e["name"] == "reach")
+    reach["values"] = [{"value": "n/a"}]
     records.append(
         helpers.unreadable_page(
             "metrics",

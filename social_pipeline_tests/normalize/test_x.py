@@ -11,6 +11,7 @@ from social_pipeline.core.pulls import RawPull
 from social_pipeline.core.window import CollectionWindow
 from social_pipeline.normalize.x import normalize
 from social_pipeline.sandbox.server import Sandbox
+from social_pipeline.sandbox.x import playable_url
 from social_pipeline_tests import helpers
 
 WINDOW = CollectionWindow(date(2026, 11, 19))
@@ -34,8 +35,10 @@ def test_posts_equal_what_the_platform_reported_and_nothing_is_quarantined(
     for row, post in helpers.post_rows(sandbox, pull, frames.posts):  # ids and times: the world's
         assert row["text"] == post.text  # emoji, accents and CJK kept as written
         assert row["content_type"] == EXPECTED_TYPES[post.content_type]
-        assert row["media_urls"] == ([] if post.content_type == "text" else [post.media_url])
+        assert row["media_urls"] == ([] if post.content_type == "text" else [playable_url(post)])
+        assert row["thumbnail_url"] == (None if post.content_type == "text" else post.media_url)
         assert row["permalink"] == f"https://x.com/sandbox_x_1/status/{post.post_id}"
+    assert {"image", "video"} <= set(frames.posts["content_type"])
 
 
 def test_missing_optional_fields_become_null(pull: RawPull) -> None:
@@ -113,3 +116,29 @@ def test_bad_records_are_quarantined_with_a_reason_and_the_rest_kept(pull: RawPu
     ]
     assert frames.posts.height == len(good) - 3  # every good tweet of that page kept
     assert {"1", "2"}.isdisjoint(frames.posts["post_id"])
+
+
+def test_a_video_plays_its_highest_bit_rate_mp4_or_without_variants_shows_its_preview(
+    pull: RawPull,
+) -> None:
+    media = helpers.first_page(pull, "posts")["body"]["includes"]["media"]
+    video, bare = [m for m in media if m["type"] == "video"][:2]
+    assert "url" not in video and any("bit_rate" not in v for v in video["variants"])
+    video["variants"] = [
+        {"content_type": "application/x-mpegURL", "url": "https://v.test/pl.m3u8"},
+        {"bit_rate": 320000, "content_type": "video/mp4", "url": "https://v.test/low.mp4"},
+        {"bit_rate": 2176000, "content_type": "video/mp4", "url": "https://v.test/high.mp4"},
+        {"bit_rate": 832000, "content_type": "video/mp4", "url": "https://v.test/mid.mp4"},
+    ]
+    del bare["variants"]  # a landing from before `variants` was requested
+
+    posts = normalize([pull]).posts
+
+    def urls(media: dict) -> list[str]:
+        key = media["media_key"]
+        tweets = helpers.first_page(pull, "posts")["body"]["data"]
+        tweet = next(t for t in tweets if key in t.get("attachments", {}).get("media_keys", []))
+        return posts.filter(pl.col("post_id") == tweet["id"])["media_urls"].item().to_list()
+
+    assert urls(video) == ["https://v.test/high.mp4"]
+    assert urls(bare) == [bare["preview_image_url"]]

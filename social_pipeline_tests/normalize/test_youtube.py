@@ -40,6 +40,22 @@ def test_posts_are_the_worlds_uploads_in_the_window_with_text_type_and_permalink
     assert set(posts["content_type"]) == {"video", "short"}
 
 
+def test_a_short_runs_up_to_three_minutes_and_a_longer_upload_is_a_video(pull: RawPull) -> None:
+    videos = first_items(pull, "metrics")
+    seconds = {"PT1M1S": "short", "PT3M": "short", "PT3M1S": "video", "PT1H": "video"}
+    for item, duration in zip(videos, seconds, strict=False):
+        item["contentDetails"]["duration"] = duration
+
+    posts = normalize([pull]).posts
+    types = dict(zip(posts["post_id"], posts["content_type"], strict=True))
+    assert [types[item["id"]] for item in videos[: len(seconds)]] == list(seconds.values())
+
+
+def test_the_emulator_makes_shorts_longer_than_a_minute(pull: RawPull) -> None:
+    durations = [i["contentDetails"]["duration"] for i in first_items(pull, "metrics")]
+    assert any(d.startswith(("PT1M", "PT2M")) for d in durations)  # 61..179 s
+
+
 def test_a_stream_that_is_on_air_is_live() -> None:
     world = World(clock=lambda: helpers.FROZEN_NOW)  # the sandbox's world, same seed
     account = world.accounts("youtube")[0].account_id
