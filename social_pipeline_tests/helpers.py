@@ -30,7 +30,14 @@ FROZEN_NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 
 def fast_policy(**overrides: float) -> RetryPolicy:
     """Retries with millisecond backoff: tests exercise the logic, not the patience."""
-    values = {"backoff_base": 0.01, "backoff_cap": 0.05, "max_retries": 3, "timeout": 10.0}
+    values = {
+        "backoff_base": 0.01,
+        "backoff_cap": 0.05,
+        "rate_limit_backoff_base": 0.01,
+        "rate_limit_backoff_cap": 0.05,
+        "max_retries": 3,
+        "timeout": 10.0,
+    }
     values.update(overrides)
     return RetryPolicy(**values)  # type: ignore[arg-type]
 

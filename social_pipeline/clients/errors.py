@@ -57,9 +57,15 @@ class MalformedResponse(TransientError):
 
 
 class RateLimited(ApiError):
-    """The platform asked us to slow down. `reset_at` is when to try again, if known."""
+    """The platform asked us to slow down. `reset_at` is when to try again, if known.
+
+    `reset_if_persists`: for answers that do not say which limit was hit (LinkedIn's 429s
+    are a short protection limit or the daily quota), the reset to report once the short
+    backoff has not helped.
+    """
 
     error_class = "rate_limited"
+    reset_if_persists: datetime | None = None
 
 
 class AuthError(ApiError):

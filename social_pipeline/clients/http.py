@@ -110,11 +110,22 @@ class RetryPolicy:
     max_rate_limit_wait: float = 60.0  # a longer wait is raised as RateLimited instead
     max_rate_limit_waits: int = 10  # waits for known resets, per request
     timeout: float = 30.0
+    # A rate-limit answer with no reset time backs off on its own, longer schedule: a
+    # limit window is seconds to minutes, not the blip a 5xx usually is.
+    rate_limit_backoff_base: float = 2.0
+    rate_limit_backoff_cap: float = 30.0
 
     def backoff(self, attempt: int) -> float:
-        # "Equal jitter": at least half the exponential step, so retries never stampede at 0.
-        step = min(self.backoff_cap, self.backoff_base * (2**attempt))
-        return step / 2 + random.uniform(0, step / 2)
+        return _equal_jitter(self.backoff_base, self.backoff_cap, attempt)
+
+    def rate_limit_backoff(self, attempt: int) -> float:
+        return _equal_jitter(self.rate_limit_backoff_base, self.rate_limit_backoff_cap, attempt)
+
+
+def _equal_jitter(base: float, cap: float, attempt: int) -> float:
+    # "Equal jitter": at least half the exponential step, so retries never stampede at 0.
+    step = min(cap, base * (2**attempt))
+    return step / 2 + random.uniform(0, step / 2)
 
 
 @dataclass
@@ -181,9 +192,11 @@ class ApiSession:
                 wait = self._seconds_until(error.reset_at)
                 if wait is None:
                     if attempt >= self.policy.max_retries:
-                        error.reset_at = self.clock() + timedelta(seconds=60)
+                        error.reset_at = error.reset_if_persists or (
+                            self.clock() + timedelta(seconds=60)
+                        )
                         raise error
-                    wait = self.policy.backoff(attempt)
+                    wait = self.policy.rate_limit_backoff(attempt)
                     attempt += 1
                 elif (
                     wait > self.policy.max_rate_limit_wait

@@ -59,10 +59,12 @@ class LinkedInClient(PlatformClient):
                 **where,
             )
         if status == 429:
-            # Daily quotas per app and member; no header says when, the docs say midnight UTC.
-            return errors.RateLimited(
-                f"daily quota reached ({detail})", reset_at=_next_utc_midnight(), **where
-            )
+            # LinkedIn sends short infrastructure-protection 429s as well as the daily quota
+            # (per app and member, reset at midnight UTC), and neither says which: back off
+            # on the short path first; a 429 that persists is the daily quota.
+            error = errors.RateLimited(f"throttled ({detail})", **where)
+            error.reset_if_persists = _next_utc_midnight()
+            return error
         if status in (401, 403):
             return errors.AuthError(
                 f"access token rejected or lacking permission ({detail})", **where

@@ -61,20 +61,34 @@ def test_share_urns_travel_in_restli_list_syntax_with_encoded_urns() -> None:
     assert (prepared.url or "").endswith("shares=List(urn%3Ali%3Ashare%3A1,urn%3Ali%3Ashare%3A2)")
 
 
-@pytest.mark.parametrize("source", ["fault", "emulator quota"])
-def test_daily_quota_raises_at_once_with_reset_at_next_utc_midnight(source: str) -> None:
+@pytest.mark.parametrize("source", ["persisting 429s", "emulator quota"])
+def test_a_429_that_persists_is_the_daily_quota_with_reset_at_next_utc_midnight(
+    source: str,
+) -> None:
     config = {"rate_limit": 1} if source == "emulator quota" else {}
     with helpers.frozen_sandbox(**config) as sb:
         linkedin = client(sb)
-        if source == "fault":
-            sb.inject(Fault("rate_limit", platform="linkedin", reset_in=1.5))
+        if source == "persisting 429s":
+            sb.inject(Fault("rate_limit", platform="linkedin", times=10))
         else:
             linkedin.fetch_profile()  # spends the quota of one call
         with pytest.raises(RateLimited) as caught:
             linkedin.fetch_profile()
         assert caught.value.reset_at == next_utc_midnight()
-        assert [r.status for r in sb.requests_for("linkedin")][-1] == 429
-        assert linkedin.http.stats.seconds_waited == 0  # a day is never slept through
+        statuses = [r.status for r in sb.requests_for("linkedin")]
+        assert statuses[-4:] == [429] * 4  # the short path was tried first (3 retries)
+        assert linkedin.http.stats.retries == 3
+        assert linkedin.http.stats.seconds_waited < 1  # short backoffs; a day is never slept
+
+
+def test_a_short_protection_429_is_retried_on_the_short_path_and_the_call_succeeds() -> None:
+    with helpers.frozen_sandbox() as sb:
+        linkedin = client(sb)
+        sb.inject(Fault("rate_limit", platform="linkedin", times=2))
+        page = linkedin.fetch_profile()
+        assert page.status == 200
+        assert [r.status for r in sb.requests_for("linkedin")] == [429, 429, 200]
+        assert linkedin.http.stats.retries == 2
 
 
 def test_server_errors_are_retried_then_succeed(sandbox: Sandbox) -> None:

@@ -67,7 +67,9 @@ def test_rate_limit_without_reset_time_is_backed_off_past_the_window() -> None:
     # One request per 2 s window; the first backoff step (2..4 s) outlasts the window.
     with helpers.frozen_sandbox(rate_limit=1, rate_limit_window_s=2) as sb:
         client = helpers.make_client(
-            sb, "tiktok", policy=helpers.fast_policy(backoff_base=4.0, backoff_cap=4.0)
+            sb,
+            "tiktok",
+            policy=helpers.fast_policy(rate_limit_backoff_base=4.0, rate_limit_backoff_cap=4.0),
         )
         client.fetch_profile()
         client.fetch_profile()
@@ -142,3 +144,22 @@ def test_the_token_alone_names_the_account_and_an_unknown_token_is_refused(
     sandbox.grants.pop(("tiktok", "act.first-user"))
     with pytest.raises(AuthError):
         stranger.fetch_profile()
+
+
+def test_a_rate_limit_without_a_reset_time_backs_off_on_its_own_longer_schedule(
+    sandbox: Sandbox,
+) -> None:
+    """TikTok's 429 names no reset: its wait follows the rate-limit schedule, not the 5xx one."""
+    policy = helpers.fast_policy(
+        backoff_base=0.001, rate_limit_backoff_base=0.2, rate_limit_backoff_cap=1.0
+    )
+    tiktok = helpers.make_client(sandbox, "tiktok", policy=policy)
+    sandbox.inject(Fault("rate_limit", platform="tiktok", times=1))
+    tiktok.fetch_profile()
+    assert tiktok.http.stats.retries == 1
+    assert tiktok.http.stats.seconds_waited >= 0.1  # half the first rate-limit step at least
+
+    sandbox.inject(Fault("server_error", platform="tiktok", times=1))
+    before = tiktok.http.stats.seconds_waited
+    tiktok.fetch_profile()
+    assert tiktok.http.stats.seconds_waited - before < 0.01  # the 5xx schedule is separate
