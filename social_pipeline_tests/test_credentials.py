@@ -24,9 +24,8 @@ import yaml
 from social_pipeline.app.cli import main as cli
 from social_pipeline.core.platforms import APP_OF, PLATFORMS, REFRESHABLE, ROTATING
 from social_pipeline.environment import load_environment
-from social_pipeline.operations.credentials import lineage_of
 from social_pipeline.storage import raw
-from social_pipeline.storage.credentials import CredentialStore
+from social_pipeline.storage.credentials import CredentialStore, lineage_of
 from social_pipeline_tests.helpers import (
     Deployment,
     dagster_materialize,

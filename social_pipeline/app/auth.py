@@ -20,12 +20,8 @@ from social_pipeline.clients.oauth import OAuthClient, pkce_pair
 from social_pipeline.clients.redaction import Redactor
 from social_pipeline.core.platforms import LOGIN_SCOPES, REFRESHABLE
 from social_pipeline.core.settings import Account, Settings, SettingsError
-from social_pipeline.operations.credentials import (
-    CredentialHealth,
-    credential_health,
-    lineage_of,
-)
-from social_pipeline.storage.credentials import CredentialStore, StoredCredential
+from social_pipeline.operations.credentials import CredentialHealth, credential_health
+from social_pipeline.storage.credentials import CredentialStore, StoredCredential, lineage_of
 
 STATUS_COLUMNS = (
     "platform",
@@ -42,7 +38,7 @@ STATUS_COLUMNS = (
 
 def status_rows(settings: Settings, now: datetime | None = None) -> list[CredentialHealth]:
     now = now or datetime.now(UTC)
-    return [credential_health(settings, a, now) for a in settings.accounts]
+    return credential_health(settings, list(settings.accounts), now)
 
 
 def status_table(rows: list[CredentialHealth]) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from social_pipeline.clients.base import RawPage
 from social_pipeline.clients.errors import PermanentError
 from social_pipeline.clients.graph import GraphClient, window_page
-from social_pipeline.clients.http import ApiSession
 from social_pipeline.core.window import CollectionWindow
 
 log = logging.getLogger("social_pipeline.instagram")
@@ -47,16 +46,8 @@ class InstagramClient(GraphClient):
     profile_node = "ig-user-id"
     profile_fields = PROFILE_FIELDS
 
-    def __init__(
-        self,
-        http: ApiSession,
-        account_id: str,
-        token: str,
-        *,
-        api_version: str | None = None,
-        page_size: int | None = None,
-    ) -> None:
-        super().__init__(http, account_id, token, api_version=api_version, page_size=page_size)
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
         # Media whose insights came inside the listing: `fetch_metrics` skips them.
         self.insights_inline: set[str] = set()
 

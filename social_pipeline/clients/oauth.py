@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import requests
 
 import social_pipeline.clients.errors as errors
-from social_pipeline.clients.redaction import REDACTED, Redactor, install_log_redaction
+from social_pipeline.clients.redaction import Redactor, install_log_redaction
 from social_pipeline.core.platforms import APP_OF
 
 log = logging.getLogger("social_pipeline.oauth")
@@ -611,28 +611,5 @@ def _retry_after(response: requests.Response, now: datetime) -> datetime | None:
     return now + timedelta(seconds=int(raw)) if raw.isdigit() else None
 
 
-# urllib3 logs every request line at DEBUG, query included. The shared filter knows
-# access_token= and client_secret=; Meta's token calls also carry these.
-_MORE_QUERY_SECRETS = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(fb_exchange_token|input_token|code|code_verifier)=([^&\s\"']+)"
-)
-
-
-class _OAuthQueryFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = _MORE_QUERY_SECRETS.sub(lambda m: f"{m.group(1)}={REDACTED}", message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def _install_query_filter(names: tuple[str, ...] = ("urllib3.connectionpool",)) -> None:
-    for name in names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _OAuthQueryFilter) for f in logger.filters):
-            logger.addFilter(_OAuthQueryFilter())
-
-
+# urllib3 logs request URLs at DEBUG: the shared filter hides every token-bearing key.
 install_log_redaction()
-_install_query_filter()

@@ -157,7 +157,7 @@ def definitions() -> dg.Definitions:
 def credentials_check(settings: Settings, platform: str) -> dg.AssetCheckResult:
     """ERROR once a credential has expired, WARN within 14 days of it, else a pass."""
     now = datetime.now(UTC)
-    health = [credential_health(settings, a, now) for a in settings.accounts_for(platform)]
+    health = credential_health(settings, settings.accounts_for(platform), now)
     expired = [h for h in health if h.status == "expired"]
     expiring = [h for h in health if h.status == "expiring"]
     rows = pl.DataFrame(

@@ -18,7 +18,6 @@ lineage (TikTok and X reject both from then on).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 
 from social_pipeline.clients.oauth import OAuthClient, TokenGrant, login_command
 from social_pipeline.clients.redaction import Redactor
-from social_pipeline.core.platforms import APP_OF, ROTATING
+from social_pipeline.core.platforms import APP_OF
 from social_pipeline.core.settings import Account, Settings, SettingsError
-from social_pipeline.storage.credentials import CredentialStore, StoredCredential
+from social_pipeline.storage.credentials import CredentialStore, StoredCredential, lineage_of
 
 # Refresh when less than this is left: a pull takes minutes, not an hour.
 REFRESH_MARGIN = timedelta(minutes=10)
@@ -42,11 +41,6 @@ Clock = Callable[[], datetime]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def lineage_of(refresh_token: str) -> str:
-    """What the store remembers of the refresh token a lineage started from: a digest."""
-    return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
 def credential_kind(settings: Settings, account: Account) -> str:
@@ -196,17 +190,13 @@ class CredentialProvider:
         grant: TokenGrant,
     ) -> StoredCredential:
         base = stored or self._fresh(account, env_refresh, "", None)
-        kept = grant.refresh_token or sent
-        if grant.refresh_token and grant.refresh_token != sent:
-            self.redactor.add(grant.refresh_token)
-        elif account.platform in ROTATING and not grant.refresh_token:
-            # A rotating platform that sent none keeps the old one alive; nothing to persist.
-            kept = sent
+        # The OAuth client shares this provider's redactor: new tokens are already known to it.
         return replace(
             base,
             access_token=grant.access_token,
             access_expires_at=grant.expires_at,
-            refresh_token=kept,
+            # A rotated token replaces the one sent; platforms that do not rotate keep it.
+            refresh_token=grant.refresh_token or sent,
             refresh_expires_at=grant.refresh_expires_at or base.refresh_expires_at,
             last_refresh_at=self.clock(),
             refreshes=base.refreshes + 1,
@@ -228,8 +218,8 @@ class CredentialProvider:
             stored = self.store.load(account.platform, account.account_id)
             if stored is not None and stored.lineage == origin and not self._meta_due(stored):
                 return stored.access_token or env_token
-            token = stored.access_token if stored and stored.lineage == origin else env_token
-            token = token or env_token
+            same_lineage = stored is not None and stored.lineage == origin
+            token = (stored.access_token if same_lineage else None) or env_token
             client = self._oauth_client(account)
             health = client.debug_meta_token(token)
             kind = "meta_page" if health.expires_at is None else "meta_user"
@@ -278,9 +268,11 @@ class CredentialProvider:
             )
         client_id = self.settings.secret(app.client_id_env)
         secret = self.settings.secret(app.client_secret_env)
-        missing = [n for n, v in ((app.client_id_env, client_id),) if not v]
-        if app.client_secret_env and not secret:
-            missing.append(app.client_secret_env)
+        missing = [
+            name
+            for name, value in ((app.client_id_env, client_id), (app.client_secret_env, secret))
+            if name and not value
+        ]
         if missing:
             raise SettingsError(
                 f"{account.platform} account {account.account_id}: the {app.platform} app's "
@@ -311,14 +303,20 @@ class CredentialHealth:
     next_step: str
 
 
-def credential_health(settings: Settings, account: Account, now: datetime) -> CredentialHealth:
-    """What is known of an account's credential from the store, without calling anyone."""
+def credential_health(
+    settings: Settings, accounts: list[Account], now: datetime
+) -> list[CredentialHealth]:
+    """What is known of each account's credential from the store, without calling anyone."""
+    # A store is opened only if one exists: a status check creates no folders.
+    store = CredentialStore(settings.credentials_dir) if settings.credentials_dir.exists() else None
+    return [_health(settings, account, store, now) for account in accounts]
+
+
+def _health(
+    settings: Settings, account: Account, store: CredentialStore | None, now: datetime
+) -> CredentialHealth:
     kind = credential_kind(settings, account)
-    stored = (
-        CredentialStore(settings.credentials_dir).load(account.platform, account.account_id)
-        if settings.credentials_dir.exists()
-        else None
-    )
+    stored = store.load(account.platform, account.account_id) if store else None
     login = login_command(account.platform, account.account_id)
     # The date that ends collection unless someone acts: the refresh token's for OAuth,
     # the token's own (or Meta's data-access lapse) for tokens nobody can refresh.

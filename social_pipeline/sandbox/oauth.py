@@ -92,6 +92,20 @@ class TokenRecord:
         assert self.expires_at is not None
         return max(0, round((self.expires_at - now).total_seconds()))
 
+    def successor(self, kind: str, ttl: float | None, now: datetime) -> TokenRecord:
+        """A new token of the same grant (account, scope, lineage, app), issued now."""
+        return TokenRecord(
+            token=_new_token(self.platform, kind),
+            platform=self.platform,
+            account_id=self.account_id,
+            kind=kind,
+            issued_at=now,
+            expires_at=_after(now, ttl),
+            scope=self.scope,
+            lineage=self.lineage,
+            client_id=self.client_id,
+        )
+
 
 @dataclass
 class CodeRecord:
@@ -308,31 +322,11 @@ class OAuthState:
                 raise GrantRefused("invalid_grant")
             if refresh_token in self.revoked or old.expired(now):
                 raise GrantRefused("invalid_grant")
-            access = TokenRecord(
-                token=_new_token(platform, "access"),
-                platform=platform,
-                account_id=old.account_id,
-                kind="access",
-                issued_at=now,
-                expires_at=_after(now, ACCESS_TTL[platform]),
-                scope=old.scope,
-                lineage=old.lineage,
-                client_id=old.client_id,
-            )
+            access = old.successor("access", ACCESS_TTL[platform], now)
             self.tokens[access.token] = access
             refresh = old  # LinkedIn and Google keep theirs (Google does not send it again)
             if platform in ROTATING:
-                refresh = TokenRecord(
-                    token=_new_token(platform, "refresh"),
-                    platform=platform,
-                    account_id=old.account_id,
-                    kind="refresh",
-                    issued_at=now,
-                    expires_at=_after(now, REFRESH_TTL[platform]),
-                    scope=old.scope,
-                    lineage=old.lineage,
-                    client_id=old.client_id,
-                )
+                refresh = old.successor("refresh", REFRESH_TTL[platform], now)
                 self.tokens[refresh.token] = refresh
                 old.superseded_by = refresh.token
             self.refreshes[(platform, old.account_id)] += 1
@@ -354,17 +348,7 @@ class OAuthState:
                 raise GrantRefused("expired")
             if old.token_type != "USER":
                 raise GrantRefused("page")
-            new = TokenRecord(
-                token=_new_token(old.platform, "access"),
-                platform=old.platform,
-                account_id=old.account_id,
-                kind="access",
-                issued_at=now,
-                expires_at=_after(now, ACCESS_TTL[old.platform]),
-                scope=old.scope,
-                lineage=old.lineage,
-                client_id=old.client_id,
-            )
+            new = old.successor("access", ACCESS_TTL[old.platform], now)
             self.tokens[new.token] = new
             self.refreshes[(old.platform, old.account_id)] += 1
             return Grant(old.platform, old.account_id, new, None)
