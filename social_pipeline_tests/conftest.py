@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +13,14 @@ import pytest
 import yaml
 
 from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.settings import START_DATE_ENV
 from social_pipeline.sandbox.server import Sandbox, SandboxConfig
 from social_pipeline_tests.helpers import FROZEN_NOW, Clock, Deployment, token_env
+
+# Tests collect fixed days (2026-11-19, ...). The default first partition is a week before
+# today, so it would drop them as time passes: pin it before any test loads the definitions.
+# Tests of the default itself unset it (social_pipeline_tests/defs/test_fresh_install.py).
+os.environ.setdefault(START_DATE_ENV, "2026-01-01")
 
 
 @pytest.fixture

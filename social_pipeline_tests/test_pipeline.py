@@ -150,7 +150,7 @@ def test_rerunning_a_day_leaves_every_table_identical(deployment: Deployment) ->
         sorted(jobs.filter(pl.col("partition_date") == DAY1)["attempt"].to_list())
         == [1] * 12 + [2] * 12
     )
-    limits = d.table("SELECT platform, endpoint FROM api_rate_limits")
+    limits = d.table("SELECT platform, endpoint, scope, account_id FROM api_rate_limits")
     assert limits.height == limits.unique().height == before["api_rate_limits"].height
 
 

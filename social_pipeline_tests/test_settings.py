@@ -232,3 +232,40 @@ def test_the_credentials_dir_and_token_urls_come_from_the_environment(tmp_path: 
     assert settings.credentials_dir == tmp_path / "creds"
     assert settings.token_urls["tiktok"] == "http://127.0.0.1:9/tiktok/v2/oauth/token/"
     assert settings.token_urls["youtube"] == "https://oauth2.googleapis.com/token"
+
+
+def test_every_mistake_in_the_accounts_file_is_reported_in_one_error(tmp_path: Path) -> None:
+    text = (
+        "apps:\n  tiktok: {client_id_env: A, client_secert_env: B}\n"
+        "accounts:\n"
+        "  - {platform: x, account_id: '1', tokn_env: T}\n"
+        "  - {platform: myspace, account_id: '2', token_env: T}\n"
+    )
+    with pytest.raises(SettingsError) as info:
+        load_accounts(write(tmp_path, text))
+    message = str(info.value)
+    assert "5 problems" in message  # entry 1 also lacks token_env
+    assert (
+        "apps.tiktok: unknown key 'client_secert_env'; did you mean 'client_secret_env'?" in message
+    )
+    assert "apps.tiktok: client_secret_env is missing" in message
+    assert "accounts entry 1 (x 1): unknown key 'tokn_env'; did you mean 'token_env'?" in message
+    assert "accounts entry 2: unknown platform 'myspace'" in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",  # shaped like a variable name
+        "ya29.a0AfH6SMBx-long-google-token",
+        "sk live 9f8e",
+    ],
+)
+def test_a_token_in_a_name_field_is_refused_and_masked(tmp_path: Path, secret: str) -> None:
+    text = f"accounts:\n  - platform: x\n    account_id: '1'\n    token_env: '{secret}'\n"
+    with pytest.raises(SettingsError) as info:
+        load_accounts(write(tmp_path, text))
+    assert secret not in str(info.value) and "is not an environment variable name" in str(
+        info.value
+    )
+    assert "EXAMPLE_X_TOKEN" in [a.token_env for a in load_accounts(write(tmp_path, GOOD))]

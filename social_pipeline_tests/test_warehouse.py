@@ -32,9 +32,16 @@ TABLES = [
     "data_collection_jobs",
     "api_rate_limits",
     "quarantined_records",
+    "data_gaps",
     "dead_letters",
 ]
-VIEWS = ["daily_account_summary", "top_posts", "follower_growth"]
+VIEWS = [
+    "daily_account_summary",
+    "top_posts",
+    "follower_growth",
+    "post_tombstones",
+    "unavailable_metrics",
+]
 
 # DESIGN.md, "Warehouse tables": at least these columns, with these types.
 CONTRACT = {

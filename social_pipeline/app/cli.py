@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from social_pipeline.app import views
 from social_pipeline.clients.errors import ApiError
 from social_pipeline.core.platforms import PLATFORMS
-from social_pipeline.core.settings import SettingsError, check_tokens
+from social_pipeline.core.settings import START_DATE_ENV, Settings, SettingsError, check_tokens
 from social_pipeline.environment import load_environment
 
 EXAMPLE_QUERY = """SELECT platform,
@@ -26,34 +31,75 @@ GROUP BY platform
 ORDER BY platform"""
 
 
+# `collect` exit codes (also in `--help` and the README).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_CODES = (
+    "exit codes: 0 every account collected; 1 the run failed or no account was collected; "
+    "2 a usage or configuration error (nothing ran); 3 partial: some accounts failed, the "
+    "others were collected"
+)
+# A value for these options may start with "-" (TikTok open ids do): `--account=-000…`.
+DASH_VALUE_OPTIONS = ("--account",)
+_DASH_ID = re.compile(r"^-[0-9A-Za-z_][0-9A-Za-z_.-]{3,}$")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.run(args)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ApiError as exc:  # a platform refused (e.g. a login's code); the message is redacted
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+
+
+def join_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--account -000abc` as `--account=-000abc`: argparse takes a leading "-" for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in DASH_VALUE_OPTIONS and _DASH_ID.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _version() -> str:
+    try:
+        return version("social-pipeline")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="social-pipeline", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(required=True, metavar="command")
 
-    collect = sub.add_parser("collect", help="collect a day (all assets) through Dagster")
+    collect = sub.add_parser(
+        "collect",
+        help="collect a day (all assets) through Dagster",
+        description="Collect a day (all assets) through Dagster; the run shows in the UI. "
+        "Ends by listing the accounts that failed, with the reason.",
+        epilog=EXIT_CODES,
+    )
     collect.add_argument(
         "--date", type=_day, help="collection day, YYYY-MM-DD (default: yesterday, UTC)"
     )
     collect.add_argument(
         "--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)"
     )
-    collect.add_argument("--account", action="append", help="only this account id (repeatable)")
+    collect.add_argument(
+        "--account",
+        action="append",
+        help="only this account id (repeatable; an id starting with - as --account=-000…)",
+    )
     collect.set_defaults(run=_collect)
 
     for name, text in (
@@ -61,8 +107,16 @@ def _parser() -> argparse.ArgumentParser:
         ("followers", "an account's daily follower history"),
         ("jobs", "collection attempts, newest first"),
     ):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--account", help="only this account id")
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument(
+            "--account", help="only this account id (an id starting with - as --account=-000…)"
+        )
+        cmd.add_argument(
+            "--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)"
+        )
+        cmd.add_argument(
+            "--since", type=_day, help=f"only rows on or after this day ({views.SINCE[name]})"
+        )
         cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
         cmd.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all)")
         cmd.set_defaults(run=_show, table=name)
@@ -87,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(run=_sandbox)
 
     check = sub.add_parser("check", help="validate the accounts file and token variables")
+    check.add_argument(
+        "--live",
+        action="store_true",
+        help="also call each platform once per account (its profile) and per app, where an "
+        "app has a cheap call, and show which credentials work",
+    )
     check.set_defaults(run=_check)
 
     auth = sub.add_parser("auth", help="credentials: expiry and health, or a browser login")
@@ -136,7 +196,16 @@ def _collect(args: argparse.Namespace) -> int:
     from social_pipeline.app.launch import run_collection
 
     settings = load_environment()
-    day = args.date or (datetime.now(UTC).date() - timedelta(days=1))
+    today = datetime.now(UTC).date()
+    day = args.date or (today - timedelta(days=1))
+    if not settings.start_date <= day <= today:
+        raise SettingsError(
+            f"{day} is outside the collection days, {settings.start_date} "
+            f"({START_DATE_ENV}) to {today} (today, UTC); pick a day in that range"
+            + (f", or set {START_DATE_ENV} earlier" if day < settings.start_date else "")
+        )
+    for account_id in args.account or ():
+        known_account(settings, account_id, args.platform or ())
     home = dagster_home()
     where = settings.accounts_file or "built-in sandbox (no credentials needed)"
     print(f"Collecting {day} for {where}; Dagster history in {home}")
@@ -150,26 +219,76 @@ def _collect(args: argparse.Namespace) -> int:
         from social_pipeline.storage.warehouse import query
 
         print(query(settings.data_dir, EXAMPLE_QUERY))
-    return 0 if result.success else 1
+    jobs = run_jobs(settings.data_dir, day, result.run_id)
+    failed = [j for j in jobs if j["status"] != "success"]
+    collected = len(jobs) - len(failed)
+    print(f"\nAccounts: {collected} of {len(jobs)} collected, {len(failed)} failed")
+    if failed:
+        print("Failed accounts (reasons are redacted; `social-pipeline jobs` keeps them):")
+        for job in failed:
+            print(
+                f"  {job['platform']:<10} {job['account_id']}  {job.get('error_class') or '?'}: "
+                f"{job.get('error') or job['status']}"
+            )
+    if not result.success or (failed and not collected):
+        return EXIT_FAILED
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def run_jobs(data_dir: Path, day: date, run_id: str) -> list[dict[str, Any]]:
+    """The job records one run wrote (one per account it tried), in platform order."""
+    from social_pipeline.storage.raw import read_jobs
+
+    return [
+        job
+        for platform in PLATFORMS
+        for job in sorted(read_jobs(data_dir, platform, day), key=lambda j: j["account_id"])
+        if job.get("run_id") == run_id
+    ]
 
 
 def _show(args: argparse.Namespace) -> int:
-    from social_pipeline.app import views
-
     settings = load_environment()
-    frame = views.read(settings.data_dir, args.table, account=args.account, limit=args.limit)
-    _print(frame, args.format)
+    platforms = args.platform or ()
+    if args.account:
+        known_account(settings, args.account, platforms)
+    listing = views.read(
+        settings.data_dir,
+        args.table,
+        account=args.account,
+        platforms=platforms,
+        since=args.since,
+        limit=args.limit,
+    )
+    _print(listing.rows, args.format, total=listing.total)
     return 0
 
 
-def _print(frame: pl.DataFrame, fmt: str) -> None:
+def known_account(settings: Settings, account_id: str, platforms: Sequence[str] = ()) -> None:
+    """Refuse an id that is not in the accounts file (on the named platforms), listing those that are."""
+    if any(
+        a.account_id == account_id and (not platforms or a.platform in platforms)
+        for a in settings.accounts
+    ):
+        return
+    candidates = [a for a in settings.accounts if not platforms or a.platform in platforms]
+    listed = "\n".join(f"  {a.platform:<10} {a.account_id}  ({a.name})" for a in candidates)
+    where = f" on {', '.join(platforms)}" if platforms else ""
+    source = settings.accounts_file or "the built-in sandbox"
+    raise SettingsError(
+        f"no account {account_id!r}{where} in {source}; known accounts{where}:\n"
+        + (listed or "  (none)")
+    )
+
+
+def _print(frame: pl.DataFrame, fmt: str, *, total: int | None = None) -> None:
     if fmt == "csv":
         sys.stdout.write(frame.write_csv())
     elif fmt == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
-            print(frame)
+        width = shutil.get_terminal_size((120, 24)).columns
+        sys.stdout.write(views.render_table(frame, total=total, width=width))
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
@@ -248,9 +367,32 @@ def _check(args: argparse.Namespace) -> int:
     problems = check_tokens(settings)
     source = settings.accounts_file or "built-in sandbox"
     print(f"{len(settings.accounts)} accounts from {source}")
+    if not settings.accounts:
+        print(
+            f"  warning: {source} lists no accounts; nothing will be collected "
+            "(add entries under `accounts:`)"
+        )
     for problem in problems:
         print(f"  problem: {problem}")
-    return 1 if problems else 0
+    if not args.live:
+        return 1 if problems else 0
+    from social_pipeline.environment import api_base_urls
+    from social_pipeline.operations.live_check import check_live
+
+    with api_base_urls(settings) as urls:
+        rows = check_live(settings, urls)
+    columns = ["kind", "platform", "account_id", "name", "status", "detail"]
+    table = pl.DataFrame(
+        [[getattr(r, c) for c in columns] for r in rows],
+        schema={c: pl.String for c in columns},
+        orient="row",
+    )
+    width = shutil.get_terminal_size((160, 24)).columns
+    print("\nLive check: one profile read per account, one call per app where one exists")
+    sys.stdout.write(views.render_table(table, width=max(width, 120)))
+    failed = sum(r.status == "failed" for r in rows)
+    print(f"{sum(r.status == 'ok' for r in rows)} ok, {failed} failed")
+    return 1 if problems or failed else 0
 
 
 def _auth_status(args: argparse.Namespace) -> int:
@@ -273,30 +415,16 @@ def _auth_login(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    home = dagster_home()
+    from social_pipeline.app import ui
     from social_pipeline.app.launch import apply_pool_limits
 
+    home = dagster_home()
     limits = apply_pool_limits(load_environment())
     print(
         "Pool limits: " + ", ".join(f"{k}={v}" for k, v in sorted(limits.items())) + " (others: 1)"
     )
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (history in {home})")
-    # The `dagster` next to this interpreter: the venv need not be activated (or on PATH).
-    dagster = str(Path(sys.executable).parent / "dagster")
-    os.execv(
-        dagster,
-        [
-            dagster,
-            "dev",
-            "-m",
-            "social_pipeline.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(args.port),
-        ],
-    )
-    return 0  # not reached
+    print(f"Starting the Dagster UI and daemon (history in {home}) ...", flush=True)
+    return ui.serve(args.port)
 
 
 if __name__ == "__main__":

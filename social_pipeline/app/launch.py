@@ -14,7 +14,7 @@ import dagster as dg
 
 from social_pipeline.core.settings import Settings, SettingsError
 from social_pipeline.definitions import defs as load_definitions
-from social_pipeline.defs.jobs import accounts_config
+from social_pipeline.defs.jobs import accounts_config, collect_day
 
 SOURCE_TAG = "social_pipeline/source"
 PID_TAG = "social_pipeline/pid"
@@ -120,7 +120,11 @@ def run_collection(
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
 ) -> CollectionResult:
-    """Materialize a day (raw -> lake -> warehouse); the run lands in the instance's history."""
+    """Materialize a day (raw -> lake -> warehouse); the run lands in the instance's history.
+
+    It runs as the `collect_day` job, the one the schedules launch, so the UI lists CLI
+    runs under that name (not `__ephemeral_asset_job__`), narrowed to the chosen assets.
+    """
     account_platforms, run_config = run_config_for(settings, accounts, platforms)
     # Progress at INFO (accounts collected, failures); Dagster's DEBUG step events are noise here.
     run_config = {**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -133,14 +137,13 @@ def run_collection(
     instance = instance or dg.DagsterInstance.get()
     release_orphaned_runs(instance)
     defs = load_definitions()
-    assets = list(defs.assets or [])
-    result = dg.materialize(
-        assets,
+    job = defs.resolve_job_def(collect_day.name)
+    keys = selection.resolve(defs.resolve_asset_graph()) if chosen else None
+    result = job.execute_in_process(
         instance=instance,
         partition_key=day.isoformat(),
-        selection=selection,
+        asset_selection=sorted(keys, key=lambda k: k.to_user_string()) if keys else None,
         run_config=run_config,
-        resources=dict(defs.resources or {}),
         raise_on_error=False,
         tags={**(tags or {}), SOURCE_TAG: "cli", PID_TAG: str(os.getpid())},
     )

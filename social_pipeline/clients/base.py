@@ -12,7 +12,7 @@ import requests
 
 from social_pipeline.clients.errors import ApiError, MalformedResponse
 from social_pipeline.clients.http import ApiResponse, ApiSession, RateLimitWindow
-from social_pipeline.core.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow, RefreshPlan
 
 PAGE_KINDS = ("profile", "posts", "metrics")
 
@@ -38,6 +38,11 @@ class RawPage:
     error: str | None = None
     body_text: str | None = None
     json_body: Any = None
+    # What this page lacks and why, as the client learned it (a metric the platform
+    # refused, a post a batch look-up left out): `{"kind", "field", "post_id",
+    # "media_type", "detail"}` per gap, `kind` one of `schema.GAP_KINDS`. The normalizer
+    # turns each into a row of the `gaps` lake table.
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_response(
@@ -66,6 +71,8 @@ class RawPage:
             "fetched_at": self.fetched_at.isoformat(),
             "body": self.body,
         }
+        if self.notes:
+            record["notes"] = self.notes
         if self.error is not None:
             record["error"] = self.error
             record["body_text"] = self.body_text
@@ -115,26 +122,37 @@ class PlatformClient(ABC):
     def fetch_metrics(self, post_ids: Sequence[str]) -> Iterator[RawPage]:
         """Pages of current metrics for known posts, batched to the API's maximum."""
 
-    def collect(self, window: CollectionWindow) -> Iterator[RawPage]:
+    def collect(
+        self, window: CollectionWindow, plan: RefreshPlan | None = None
+    ) -> Iterator[RawPage]:
         """Everything one collection day needs from this account, page by page.
+
+        Under a refresh `plan` (age-tiered refresh), only the plan's fresh part of the
+        window is listed, and the older posts due for a read are looked up by id with
+        the fresh ones the listing did not already carry metrics for.
 
         A page that is not JSON even after retries is yielded as an error record (the
         normalizer quarantines it) and ends the listing, since its cursor is lost; the
         caller sees `MalformedResponse` only through the record's `error` field.
         """
         yield self.fetch_profile()
+        listing = plan.listing(window) if plan else window
         post_ids: list[str] = []
         try:
-            for page in self.list_posts(window):
+            for page in self.list_posts(listing):
                 post_ids.extend(page.post_ids)
                 yield page
         except MalformedResponse as exc:
             yield self.malformed_page("posts", exc)
             raise
-        if self.metrics_in_listing or not post_ids:
+        to_read = [] if self.metrics_in_listing else post_ids
+        if plan:
+            listed = set(post_ids)
+            to_read = to_read + [i for i in plan.older_ids if i not in listed]
+        if not to_read:
             return
         try:
-            yield from self.fetch_metrics(post_ids)
+            yield from self.fetch_metrics(to_read)
         except MalformedResponse as exc:
             yield self.malformed_page("metrics", exc)
             raise

@@ -59,6 +59,9 @@ class MalformedResponse(TransientError):
 class RateLimited(ApiError):
     """The platform asked us to slow down. `reset_at` is when to try again, if known.
 
+    `scope` is what the limit covers (see clients/limits.py): `app`, `endpoint`, `user`,
+    `endpoint_user` or `page`; every request in that scope waits for it, and no other.
+
     `reset_if_persists`: for answers that do not say which limit was hit (LinkedIn's 429s
     are a short protection limit or the daily quota), the reset to report once the short
     backoff has not helped.
@@ -66,6 +69,10 @@ class RateLimited(ApiError):
 
     error_class = "rate_limited"
     reset_if_persists: datetime | None = None
+
+    def __init__(self, message: str, *, scope: str = "endpoint_user", **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(message, **kwargs)
+        self.scope = scope
 
 
 class AuthError(ApiError):

@@ -24,8 +24,10 @@ from social_pipeline.core.window import CollectionWindow
 GRAPH_VERSION = "v24.0"
 
 # 4 app, 17 user, 32 page, 341 app, 613 custom; 800xx are Business Use Case limits
-# (80001 Pages, 80002 Instagram, ...).
+# (80001 Pages, 80002 Instagram, ...). The scope is whose requests the limit stops.
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})
+APP_CODES = frozenset({4, 341})
+USER_CODES = frozenset({17})
 TRANSIENT_CODES = frozenset({1, 2})
 TOKEN_CODES = frozenset({102, 190})
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-App-Usage", "X-Page-Usage")
@@ -41,10 +43,21 @@ def parse_graph_time(text: Any) -> datetime | None:
         return None
 
 
-def _usage_entries(headers: Mapping[str, str]) -> list[dict[str, Any]]:
+def throttle_scope(code: int) -> str:
+    """Code 4/341: the whole app; 17: the user; 32, 613 and 800xx: that Page or IG account."""
+    if code in APP_CODES:
+        return "app"
+    if code in USER_CODES:
+        return "user"
+    return "page"
+
+
+def _usage_entries(
+    headers: Mapping[str, str], names: tuple[str, ...] = USAGE_HEADERS
+) -> list[dict[str, Any]]:
     """Every usage record in the quota headers (BUC is keyed by business object id)."""
     entries: list[dict[str, Any]] = []
-    for name in USAGE_HEADERS:
+    for name in names:
         raw = headers.get(name)
         if not raw:
             continue
@@ -72,6 +85,15 @@ def regain_at(headers: Mapping[str, str], now: datetime) -> datetime | None:
         default=0.0,
     )
     return now + timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def _worst_usage(entries: list[dict[str, Any]]) -> float | None:
+    """The highest of call count, CPU time and total time, in percent; None: no entry."""
+    if not entries:
+        return None
+    return max(
+        _number(e.get(k)) for e in entries for k in ("call_count", "total_cputime", "total_time")
+    )
 
 
 def window_page(
@@ -154,9 +176,11 @@ class GraphClient(PlatformClient):
         if code in TOKEN_CODES:
             return errors.AuthError(f"access token invalid, expired or revoked ({detail})", **where)
         if code in THROTTLE_CODES or 80000 <= code < 81000:
-            return errors.RateLimited(
-                detail, reset_at=regain_at(response.headers, datetime.now(UTC)), **where
-            )
+            scope = throttle_scope(code)
+            # Only the Business Use Case header says when access is regained; app and
+            # user throttles name no time, so the session backs off on its own schedule.
+            regain = regain_at(response.headers, datetime.now(UTC)) if scope == "page" else None
+            return errors.RateLimited(detail, reset_at=regain, scope=scope, **where)
         if (
             error.get("is_transient") is True
             or code in TRANSIENT_CODES
@@ -174,23 +198,29 @@ class GraphClient(PlatformClient):
     ) -> RateLimitWindow | None:
         """Usage headers as a window in percent: `remaining` is 100 minus the worst usage.
 
-        Graph sends no header while usage is near 0, so no header means no window.
+        `X-App-Usage` meters the whole app (scope app); `X-Business-Use-Case-Usage` and
+        `X-Page-Usage` meter the Page or IG account (scope page), and only BUC says when
+        access is regained. The window is that of the more used of the two (the app's on
+        a tie), so the one closer to throttling is what is recorded and honoured. Graph
+        sends no header while usage is near 0, so no header means no window.
         """
-        entries = _usage_entries(response.headers)
-        if not entries:
+        app = _worst_usage(_usage_entries(response.headers, ("X-App-Usage",)))
+        page_headers = ("X-Business-Use-Case-Usage", "X-Page-Usage")
+        page = _worst_usage(_usage_entries(response.headers, page_headers))
+        if app is None and page is None:
             return None
-        used = max(
-            _number(e.get(k))
-            for e in entries
-            for k in ("call_count", "total_cputime", "total_time")
-        )
+        if page is None or (app is not None and app >= page):
+            scope, used, reset_at = "app", app or 0.0, None
+        else:
+            scope, used, reset_at = "page", page, regain_at(response.headers, observed_at)
         return RateLimitWindow(
             platform=cls.platform,
             endpoint=endpoint,
             limit=100,
             remaining=max(0, 100 - int(used)),
-            reset_at=regain_at(response.headers, observed_at),
+            reset_at=reset_at,
             observed_at=observed_at,
+            scope=scope,
         )
 
     def _get(

@@ -1,8 +1,10 @@
 """The shared HTTP layer: one requests.Session per client, retries, rate limits, redaction.
 
 Platform clients supply two functions: `classify` (response -> typed error or None) and
-`observe` (response -> rate-limit window or None). Everything else about talking HTTP
-lives here once.
+`observe` (response -> rate-limit window or None); both say which scope a limit covers
+(`RateLimited.scope`, `RateLimitWindow.scope`). Sessions of one platform share a
+`RateLimitCoordinator` (limits.py), so a limit one worker meets stops every worker's
+requests in its scope and no others. Everything else about talking HTTP lives here once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -20,13 +22,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 
 import social_pipeline.clients.errors as errors
+from social_pipeline.clients.limits import RateLimitCoordinator, RateLimitWindow
 from social_pipeline.clients.redaction import SECRET_KEYS, Redactor, install_log_redaction
 
 log = logging.getLogger("social_pipeline.http")
 install_log_redaction()
 
 Classifier = Callable[[requests.Response, Any, str], errors.ApiError | None]
-Observer = Callable[[requests.Response, str, datetime], "RateLimitWindow | None"]
+Observer = Callable[[requests.Response, str, datetime], RateLimitWindow | None]
 
 
 class Verbatim(str):
@@ -47,28 +50,6 @@ def encode_query(params: Mapping[str, Any]) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RateLimitWindow:
-    """One observation of a platform endpoint's quota, for the `api_rate_limits` table."""
-
-    platform: str
-    endpoint: str
-    limit: int | None
-    remaining: int | None
-    reset_at: datetime | None
-    observed_at: datetime
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "platform": self.platform,
-            "endpoint": self.endpoint,
-            "limit": self.limit,
-            "remaining": self.remaining,
-            "reset_at": self.reset_at.isoformat() if self.reset_at else None,
-            "observed_at": self.observed_at.isoformat(),
-        }
 
 
 @dataclass
@@ -130,7 +111,11 @@ def _equal_jitter(base: float, cap: float, attempt: int) -> float:
 
 @dataclass
 class ApiSession:
-    """HTTP for one platform client. Not thread-safe: one per worker."""
+    """HTTP for one platform client. Not thread-safe: one per worker.
+
+    `limits` is shared by every session of the platform in a run; `account_id` is the
+    account this worker is pulling now, the key of user, endpoint_user and page limits.
+    """
 
     platform: str
     base_url: str
@@ -141,8 +126,15 @@ class ApiSession:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], datetime] = utcnow
     stats: CallStats = field(default_factory=CallStats)
+    # The latest window this session saw per endpoint (the coordinator keeps them all).
     windows: dict[str, RateLimitWindow] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session)
+    limits: RateLimitCoordinator | None = None
+    account_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.limits is None:
+            self.limits = RateLimitCoordinator(self.platform, clock=self.clock)
 
     def close(self) -> None:
         self.session.close()
@@ -171,6 +163,10 @@ class ApiSession:
         LinkedIn `paging.links`): its path and query are kept, its host is replaced by
         our base URL and any credential in it is dropped, so tokens in URLs the platform
         built never reach our logs or files.
+
+        A rate limit is not waited out here but set as a block on its scope in the shared
+        coordinator; every request of that scope, this one's retry included, then waits
+        for it before being sent (or fails at once when the wait is longer than allowed).
         """
         path, params = self._rebase(path, params)
         query = encode_query({**params, **(auth_params or {})})
@@ -179,7 +175,7 @@ class ApiSession:
         attempt = 0
         waits = 0
         while True:
-            self._wait_for_known_reset(endpoint)
+            self._await_clearance(endpoint)
             outcome = self._send_once(method, url, endpoint, json_body, all_headers)
             if isinstance(outcome, ApiResponse):
                 outcome.path, outcome.params = path, self._public_params(params)
@@ -195,24 +191,51 @@ class ApiSession:
                         error.reset_at = error.reset_if_persists or (
                             self.clock() + timedelta(seconds=60)
                         )
+                        if error.reset_if_persists is not None:
+                            # It persisted: the long limit, which holds for the whole scope.
+                            self._block(error, endpoint, error.reset_at)
                         raise error
-                    wait = self.policy.rate_limit_backoff(attempt)
+                    # No reset given: the whole scope backs off on the rate-limit schedule.
+                    backoff = self.policy.rate_limit_backoff(attempt)
+                    self._block(error, endpoint, self.clock() + timedelta(seconds=backoff))
                     attempt += 1
-                elif (
+                    continue
+                assert error.reset_at is not None
+                self._block(error, endpoint, error.reset_at)
+                if (
                     wait > self.policy.max_rate_limit_wait
                     or waits >= self.policy.max_rate_limit_waits
                 ):
                     raise error
-                else:
-                    waits += 1
-                self._pause(wait, f"rate limited on {endpoint}")
-                # The window the 429 reported has now passed; don't wait for it again.
-                self.windows.pop(endpoint, None)
+                waits += 1
                 continue
             if attempt >= self.policy.max_retries:
                 raise error
             self._pause(self.policy.backoff(attempt), f"{error.error_class} on {endpoint}")
             attempt += 1
+
+    def _block(self, error: errors.RateLimited, endpoint: str, until: datetime) -> None:
+        assert self.limits is not None
+        self.limits.block(error.scope, endpoint, self.account_id, until, error.message[:200])
+
+    def _await_clearance(self, endpoint: str) -> None:
+        """Wait out every block covering this request; one longer than the allowed wait
+        fails the request unsent, with the block's end as its `reset_at`."""
+        assert self.limits is not None
+        while (block := self.limits.blocking(endpoint, self.account_id)) is not None:
+            wait = self._seconds_until(block.until) or 0.0
+            if wait > self.policy.max_rate_limit_wait:
+                self.limits.count_refusal(block.scope)
+                raise errors.RateLimited(
+                    f"{block.scope} rate limit in force ({block.reason})",
+                    platform=self.platform,
+                    endpoint=endpoint,
+                    account_id=self.account_id,
+                    reset_at=block.until,
+                    scope=block.scope,
+                )
+            self.limits.count_wait(block.scope, wait)
+            self._pause(wait, endpoint, block.scope)
 
     def _send_once(
         self,
@@ -247,7 +270,7 @@ class ApiSession:
         if self.observe is not None:
             window = self.observe(response, endpoint, now)
             if window is not None:
-                self.windows[endpoint] = window
+                self._record(window)
         try:
             body: Any = response.json() if response.content else None
         except (ValueError, json.JSONDecodeError):
@@ -283,23 +306,13 @@ class ApiSession:
             return error
         return ApiResponse(endpoint, method, "", {}, response.status_code, body, now)
 
-    def _wait_for_known_reset(self, endpoint: str) -> None:
-        """Don't spend a request we know will be refused: wait out an exhausted window."""
-        window = self.windows.get(endpoint)
-        if window is None or window.remaining is None or window.remaining > 0:
-            return
-        if window.reset_at is None or window.reset_at <= self.clock():
-            return
-        wait = self._seconds_until(window.reset_at) or 0.0
-        if wait > self.policy.max_rate_limit_wait:
-            raise errors.RateLimited(
-                f"quota exhausted ({window.limit} per window)",
-                platform=self.platform,
-                endpoint=endpoint,
-                reset_at=window.reset_at,
-            )
-        self._pause(wait, f"quota of {endpoint} exhausted")
-        del self.windows[endpoint]
+    def _record(self, window: RateLimitWindow) -> None:
+        """Keep the window, naming the account for the scopes that are per account."""
+        assert self.limits is not None
+        if window.scope in ("user", "endpoint_user", "page"):
+            window = replace(window, account_id=self.account_id)
+        self.windows[window.endpoint] = window
+        self.limits.observe(window)
 
     def _seconds_until(self, moment: datetime | None) -> float | None:
         if moment is None:
@@ -307,8 +320,17 @@ class ApiSession:
         # A small margin: platforms round resets to whole seconds.
         return max(0.0, (moment - self.clock()).total_seconds()) + 0.05
 
-    def _pause(self, seconds: float, why: str) -> None:
-        log.info("%s: waiting %.2fs (%s)", self.platform, seconds, why)
+    def _pause(self, seconds: float, why: str, scope: str | None = None) -> None:
+        if scope is None:
+            log.info("%s: waiting %.2fs (%s)", self.platform, seconds, why)
+        else:
+            log.info(
+                "%s: waiting %.2fs for the %s-scoped rate limit (%s)",
+                self.platform,
+                seconds,
+                scope,
+                why,
+            )
         self.stats.retries += 1
         self.stats.seconds_waited += seconds
         self.sleep(seconds)

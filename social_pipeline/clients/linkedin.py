@@ -61,8 +61,9 @@ class LinkedInClient(PlatformClient):
         if status == 429:
             # LinkedIn sends short infrastructure-protection 429s as well as the daily quota
             # (per app and member, reset at midnight UTC), and neither says which: back off
-            # on the short path first; a 429 that persists is the daily quota.
-            error = errors.RateLimited(f"throttled ({detail})", **where)
+            # on the short path first; a 429 that persists is the daily quota. Either stops
+            # the whole app's requests (scope app), not just this account's.
+            error = errors.RateLimited(f"throttled ({detail})", scope="app", **where)
             error.reset_if_persists = _next_utc_midnight()
             return error
         if status in (401, 403):
@@ -117,7 +118,8 @@ class LinkedInClient(PlatformClient):
         """`GET /rest/organizationalEntityShareStatistics`, 50 post URNs per call.
 
         Shares and ugcPosts go in separate `List(...)` parameters; lifetime totals (no
-        time intervals) are the current metrics.
+        time intervals) are the current metrics. A URN left out of the answer is noted as
+        `post_unavailable` on the page.
         """
         for batch in batches(post_ids, self.stats_batch):
             params: dict[str, Any] = {
@@ -129,8 +131,26 @@ class LinkedInClient(PlatformClient):
                 if urns:
                     params[name] = restli_list(urns)
             response = self._get("/rest/organizationalEntityShareStatistics", SHARE_STATS, params)
-            _list_of(response, "elements")
-            yield RawPage.from_response("metrics", response)
+            # A deleted post, or one of another organization, is left out of `elements`
+            # without an error: each such URN is noted, so its missing metrics are recorded.
+            returned = {
+                e.get("share") or e.get("ugcPost")
+                for e in _list_of(response, "elements")
+                if isinstance(e, dict)
+            }
+            page = RawPage.from_response("metrics", response)
+            page.notes = [
+                {
+                    "kind": "post_unavailable",
+                    "post_id": urn,
+                    "api_version": self.version,
+                    "detail": "listed by /rest/posts but organizationalEntityShareStatistics "
+                    "did not return it (deleted or not the organization's)",
+                }
+                for urn in batch
+                if urn not in returned
+            ]
+            yield page
 
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None) -> ApiResponse:
         """One GET with LinkedIn's version headers; errors name this account (and a 426,

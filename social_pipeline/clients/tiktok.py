@@ -45,8 +45,9 @@ class TikTokClient(PlatformClient):
     def classify(cls, response: Response, body: Any, endpoint: str) -> errors.ApiError | None:
         """TikTok puts the verdict in `error.code`, "ok" on success.
 
-        `rate_limit_exceeded` (429) comes with no reset time (a sliding one-minute window),
-        so it is RateLimited with no `reset_at` and the session backs off;
+        `rate_limit_exceeded` (429) comes with no reset time (a sliding one-minute window
+        per endpoint, counted for the whole app), so it is RateLimited with no `reset_at`,
+        scope `endpoint`, and every worker backs off that endpoint together;
         `access_token_invalid`/`scope_not_authorized` (401) need the user, not a retry.
         """
         status = response.status_code
@@ -55,7 +56,7 @@ class TikTokClient(PlatformClient):
         code = error.get("code") if isinstance(error, dict) else None
         message = f"{code}: {error.get('message') or ''}".rstrip(": ") if code else f"HTTP {status}"
         if code == "rate_limit_exceeded" or status == 429:
-            return errors.RateLimited(message, **where)
+            return errors.RateLimited(message, scope="endpoint", **where)
         if code in AUTH_CODES or status == 401:
             return errors.AuthError(message, **where)
         if code == "internal_error" or status >= 500:
@@ -127,7 +128,11 @@ class TikTokClient(PlatformClient):
             cursor = next_cursor
 
     def fetch_metrics(self, post_ids: Sequence[str]) -> Iterator[RawPage]:
-        """`POST /v2/video/query/` with `filters.video_ids` at most 20 per call."""
+        """`POST /v2/video/query/` with `filters.video_ids` at most 20 per call.
+
+        A video that is deleted, private or not the token owner's is silently absent from
+        `data.videos`: each such id is noted as `post_unavailable` on the page.
+        """
         for batch in batches(post_ids, self.MAX_COUNT):
             response = self.http.post(
                 f"/{self.api_version}/video/query/",
@@ -136,7 +141,22 @@ class TikTokClient(PlatformClient):
                 json_body={"filters": {"video_ids": batch}},
                 auth_headers=self._auth,
             )
-            yield RawPage.from_response("metrics", response)
+            data = response.body.get("data") if isinstance(response.body, dict) else None
+            videos = data.get("videos") if isinstance(data, dict) else None
+            returned = {str(v.get("id")) for v in videos or [] if isinstance(v, dict) and "id" in v}
+            page = RawPage.from_response("metrics", response)
+            page.notes = [
+                {
+                    "kind": "post_unavailable",
+                    "post_id": video_id,
+                    "api_version": self.api_version,
+                    "detail": "video/query did not return it (deleted, private or not the "
+                    "token owner's)",
+                }
+                for video_id in batch
+                if video_id not in returned
+            ]
+            yield page
 
 
 def _epoch_s(value: Any) -> int | None:

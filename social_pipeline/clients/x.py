@@ -81,8 +81,12 @@ class XClient(PlatformClient):
                 return errors.PermanentError(
                     f"usage cap exceeded: {problem.get('detail', '')}", **where
                 )
+            # User-context windows count per endpoint per user: scope endpoint_user.
             return errors.RateLimited(
-                problem.get("detail") or "Too Many Requests", reset_at=_reset_at(response), **where
+                problem.get("detail") or "Too Many Requests",
+                reset_at=_reset_at(response),
+                scope="endpoint_user",
+                **where,
             )
         if status in (401, 403):
             return errors.AuthError(_describe(problem, "token rejected"), **where)
@@ -115,6 +119,7 @@ class XClient(PlatformClient):
             remaining=_int(headers.get("x-rate-limit-remaining")),
             reset_at=_reset_at(response),
             observed_at=observed_at,
+            scope="endpoint_user",
         )
 
     # -- reads ------------------------------------------------------------------------
@@ -162,7 +167,8 @@ class XClient(PlatformClient):
         """`GET /2/tweets?ids=` with at most 100 ids per call: current `public_metrics`.
 
         Deleted or protected tweets come back under `errors` beside the rest; the page is
-        kept whole and the normalizer uses what `data` holds.
+        kept whole, the normalizer uses what `data` holds, and each id missing from `data`
+        is noted as `post_unavailable` (with X's error detail where it gave one).
         """
         for batch in batches(post_ids, self.MAX_LOOKUP):
             response = self.http.get(
@@ -171,7 +177,32 @@ class XClient(PlatformClient):
                 params={"ids": ",".join(batch), **TWEET_PARAMS},
                 auth_headers=self._auth,
             )
-            yield RawPage.from_response("metrics", response)
+            page = RawPage.from_response("metrics", response)
+            page.notes = _unreturned(batch, response.body, self.api_version)
+            yield page
+
+
+def _unreturned(ids: Sequence[str], body: Any, api_version: str) -> list[dict[str, Any]]:
+    """`post_unavailable` notes for looked-up ids missing from the answer's `data`."""
+    body = body if isinstance(body, dict) else {}
+    data = body.get("data") if isinstance(body.get("data"), list) else []
+    returned = {t.get("id") for t in data if isinstance(t, dict)}
+    reasons = {
+        e.get("resource_id") or e.get("value"): e.get("detail") or e.get("title")
+        for e in body.get("errors") or []
+        if isinstance(e, dict)
+    }
+    return [
+        {
+            "kind": "post_unavailable",
+            "post_id": tweet_id,
+            "api_version": api_version,
+            "detail": reasons.get(tweet_id)
+            or "GET /2/tweets?ids= did not return it (deleted or protected)",
+        }
+        for tweet_id in ids
+        if tweet_id not in returned
+    ]
 
 
 def is_retweet(tweet: Any) -> bool:

@@ -25,6 +25,9 @@ PROFILE = "GET /youtube/v3/channels"
 POSTS = "GET /youtube/v3/playlistItems"
 VIDEOS = "GET /youtube/v3/videos"
 PACIFIC = ZoneInfo("America/Los_Angeles")
+UNLISTED_BY_VIDEOS = (
+    "listed in the uploads playlist but videos.list did not return it (private or deleted)"
+)
 # Google OAuth access tokens start with "ya29."; anything else is taken for an API key.
 OAUTH_PREFIX = "ya29."
 _THROTTLES = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -65,12 +68,17 @@ class YouTubeClient(PlatformClient):
         where = {"platform": cls.platform, "endpoint": endpoint, "status": status}
         if "quotaExceeded" in reasons:
             # The project's daily quota: nothing succeeds until midnight Pacific time.
+            # It is the Cloud project's, so it stops every key and token of it: scope app.
             return errors.RateLimited(
-                f"daily quota exhausted ({detail})", reset_at=_next_pacific_midnight(), **where
+                f"daily quota exhausted ({detail})",
+                reset_at=_next_pacific_midnight(),
+                scope="app",
+                **where,
             )
         if status == 429 or reasons & _THROTTLES:
-            # A short per-user window; the session honours Retry-After, else backs off.
-            return errors.RateLimited(f"throttled ({detail})", **where)
+            # A short window; the session honours Retry-After, else backs off, and all
+            # workers with it (the project is the unit YouTube meters).
+            return errors.RateLimited(f"throttled ({detail})", scope="app", **where)
         if status == 401 or reasons & _AUTH_REASONS or "API_KEY_INVALID" in reasons:
             return errors.AuthError(f"API key or access token rejected ({detail})", **where)
         return errors.refused(detail, **where)
@@ -125,14 +133,22 @@ class YouTubeClient(PlatformClient):
         """`videos.list?part=snippet,statistics,contentDetails&id=a,b,...`, 50 ids a call.
 
         Besides the statistics this gives the duration and live state the content type
-        needs (the playlist has neither).
+        needs (the playlist has neither). `videos.list` silently leaves out an id it will
+        not show (a private or deleted video the playlist still lists): each such id is
+        noted as `post_unavailable` on the page, so its missing engagement is recorded.
         """
         for batch in batches(post_ids, self.videos_batch):
             # No maxResults: videos.list refuses it alongside `id`.
             params = {"part": "snippet,statistics,contentDetails", "id": ",".join(batch)}
             response = self._get("/youtube/v3/videos", VIDEOS, params)
-            _items(response)
-            yield RawPage.from_response("metrics", response)
+            returned = {i.get("id") for i in _items(response) if isinstance(i, dict)}
+            page = RawPage.from_response("metrics", response)
+            page.notes = [
+                {"kind": "post_unavailable", "post_id": video_id, "detail": UNLISTED_BY_VIDEOS}
+                for video_id in batch
+                if video_id not in returned
+            ]
+            yield page
 
     def _get(self, path: str, endpoint: str, params: dict[str, Any]) -> ApiResponse:
         """One GET; errors name this account.

@@ -21,3 +21,13 @@ class RawPull:
     job_id: str
     records: list[dict[str, Any]]
     path: Path
+    # False for a pull that stopped partway (its header's status is not `success`): its
+    # listing may not cover the window, so a post missing from it is not a vanished one.
+    complete: bool = True
+    # Where the listing began: `window_start`, or later under age-tiered refresh, where
+    # older posts are looked up by id only when due (their other days carry forward).
+    listed_from: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.listed_from is None:
+            self.listed_from = self.window_start

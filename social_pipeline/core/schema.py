@@ -38,6 +38,9 @@ ENGAGEMENT: dict[str, pl.DataType] = {
     "interactions": pl.Int64(),
     "engagement_rate": pl.Float64(),
     "engagement_rate_per_view": pl.Float64(),
+    # The day these numbers were read: snapshot_date, except under age-tiered refresh,
+    # where an older post not due for a read keeps its last numbers and their day.
+    "read_on": pl.Date(),
     "collected_at": UTC_TS,
 }
 
@@ -59,6 +62,29 @@ QUARANTINE: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "record": pl.String(),  # the raw record, as JSON text
     "source": pl.String(),  # raw file it came from
+    "collected_at": UTC_TS,
+}
+
+# What a day's collection could not give, kept so nothing vanishes silently:
+# - unavailable_metric: the platform refused a metric for this media type or API version
+#   (`field`), so it was dropped from the call and its column is NULL for the post;
+# - post_unavailable: a post the platform stopped returning (deleted, made private,
+#   missing from a batch look-up); `last_seen` is the last day it was returned;
+# - missing_field: a response lacked a field that was asked for (`field`); the column it
+#   feeds is NULL, and rates that need it are NULL too.
+GAP_KINDS = ("unavailable_metric", "post_unavailable", "missing_field")
+
+GAPS: dict[str, pl.DataType] = {
+    "snapshot_date": pl.Date(),
+    "platform": pl.String(),
+    "account_id": pl.String(),
+    "post_id": pl.String(),  # NULL for an account-level gap (a profile field)
+    "kind": pl.String(),
+    "field": pl.String(),  # the metric or field; NULL for post_unavailable
+    "media_type": pl.String(),  # the platform's media type, where the gap depends on it
+    "api_version": pl.String(),
+    "detail": pl.String(),  # why, in the platform's words where it gave any
+    "last_seen": pl.Date(),  # post_unavailable: the last day the post was returned
     "collected_at": UTC_TS,
 }
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,7 +24,7 @@ from social_pipeline.core.platforms import (
     base_url_env_var,
     token_url_env_var,
 )
-from social_pipeline.core.window import DEFAULT_WINDOW_DAYS
+from social_pipeline.core.window import DEFAULT_WINDOW_DAYS, RefreshTier
 
 ACCOUNTS_ENV = "SOCIAL_PIPELINE_ACCOUNTS"
 DATA_DIR_ENV = "SOCIAL_PIPELINE_DATA_DIR"
@@ -37,6 +38,8 @@ BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
 SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
 CREDENTIALS_DIR_ENV = "SOCIAL_PIPELINE_CREDENTIALS_DIR"
 X_INCLUDE_RETWEETS_ENV = "SOCIAL_PIPELINE_X_INCLUDE_RETWEETS"
+# A Slack-compatible incoming webhook told of failed collections and new dead letters.
+WEBHOOK_URL_ENV = "SOCIAL_PIPELINE_WEBHOOK_URL"
 
 # Sandbox accounts read their token from here; unset, the emulator's public token is used.
 SANDBOX_TOKEN_ENV = "SOCIAL_PIPELINE_SANDBOX_TOKEN"
@@ -46,8 +49,14 @@ SANDBOX_TOKEN_SEPARATOR = "."
 
 # Platforms whose API version is in the request and retires on a schedule.
 VERSIONED_PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok")
+# Platforms whose posts can be read by id in batches, where reading old posts less often
+# saves money (X bills each post read) or quota (YouTube's daily units).
+TIERED_PLATFORMS = ("x", "youtube")
 
-DEFAULT_START_DATE = date(2026, 1, 1)
+DEFAULT_START_DATE = date(2026, 1, 1)  # only for Settings built in code; the environment
+# default is a recent week (or the first collected day), so a fresh install shows no
+# months of "missing" partitions.
+DEFAULT_START_DAYS_BACK = 7
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -106,6 +115,10 @@ class Settings:
     authorize_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_AUTHORIZE_URLS))
     # Ask X timelines for retweets too (they are flagged, never stored as the account's posts).
     x_include_retweets: bool = False
+    # SOCIAL_PIPELINE_<PLATFORM>_TIERED_REFRESH=<fresh days>,<older every days>.
+    refresh_tiers: Mapping[str, RefreshTier] = field(default_factory=dict)
+    # SOCIAL_PIPELINE_WEBHOOK_URL: where failures and dead letters are posted ("" = nowhere).
+    webhook_url: str = field(default="", repr=False)
     # How a token variable is read; Dagster passes one going through EnvVar.
     token_lookup: Callable[[str], str | None] | None = field(
         default=None, compare=False, repr=False
@@ -151,6 +164,57 @@ class Settings:
         return value.strip()
 
 
+ACCOUNT_KEYS = ("platform", "account_id", "name", "token_env", "refresh_token_env")
+APP_KEYS = ("client_id_env", "client_secret_env")
+TOP_KEYS = ("accounts", "apps")
+SECRET_KEYS = frozenset({"token_env", "refresh_token_env", "client_id_env", "client_secret_env"})
+
+
+def mask(value: str) -> str:
+    """What a message may show of a value that could be a secret: 4 characters and a length."""
+    text = str(value)
+    if len(text) < 12:
+        return f"<{len(text)} characters, hidden>"
+    return f"'{text[:4]}…' ({len(text)} characters, the rest hidden)"
+
+
+def looks_like_secret(value: str) -> bool:
+    """True for a value that reads like a token or key rather than a variable name.
+
+    Variable names are short upper-case words; tokens are long, mixed-case and carry
+    digits (`EAAB…`, `ya29.…`, `AIza…`) or punctuation no name may hold.
+    """
+    text = str(value).strip()
+    if not text:
+        return False
+    if not _ENV_NAME.match(text):
+        return len(text) >= 8 or any(c in text for c in "-.~+/=")
+    mixed = any(c.islower() for c in text) and any(c.isdigit() for c in text)
+    return (len(text) >= 24 and mixed) or len(text) >= 64
+
+
+def shown(value: object) -> str:
+    """A user-supplied value for a message: quoted, or masked when it could be a secret."""
+    text = str(value)
+    return mask(text) if looks_like_secret(text) else repr(text)
+
+
+def _did_you_mean(key: object, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return f"unknown key {shown(key)}; {hint}"
+
+
+def _raise_all(where: object, problems: list[str]) -> None:
+    """One error for every mistake found, so a user fixes the file in one pass."""
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise SettingsError(problems[0])
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise SettingsError(f"{where}: {len(problems)} problems:\n{lines}")
+
+
 def _read_accounts_file(path: Path) -> dict:
     where = str(path)
     try:
@@ -164,107 +228,159 @@ def _read_accounts_file(path: Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SettingsError(f"{where}: malformed YAML{at}: {exc}") from None
+        # The parser quotes the offending line, which may hold a pasted token: no excerpt.
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise SettingsError(f"{where}: malformed YAML{at}: {problem}") from None
+    if isinstance(doc, dict) and "accounts" in doc and doc["accounts"] is None:
+        doc = {**doc, "accounts": []}  # `accounts:` with nothing under it: empty, `check` warns
     if not isinstance(doc, dict) or not isinstance(doc.get("accounts"), list):
-        raise SettingsError(f"{where}: expected a top-level 'accounts:' list of entries")
+        unknown = [k for k in doc if k not in TOP_KEYS] if isinstance(doc, dict) else []
+        hints = "".join(f"; {_did_you_mean(k, TOP_KEYS)}" for k in unknown)
+        raise SettingsError(f"{where}: expected a top-level 'accounts:' list of entries{hints}")
     return doc
 
 
-def _env_name(value: object, here: str, key: str) -> str:
+def _env_name(value: object, here: str, key: str, problems: list[str]) -> str:
+    """The variable name in `key`; a token pasted there is refused and never echoed."""
     name = str(value or "").strip()
-    if name and not _ENV_NAME.match(name):
-        raise SettingsError(
-            f"{here}: {key} {name!r} is not an environment variable name "
-            "(put the variable's name here, never the token or secret itself)"
+    if not name:
+        return ""
+    if looks_like_secret(name):
+        problems.append(
+            f"{here}: {key} {shown(name)} is not an environment variable name; it looks "
+            "like a token or secret: put it in a variable and name the variable here (and "
+            "revoke it if this file was shared)"
         )
+        return ""
+    if not _ENV_NAME.match(name):
+        problems.append(
+            f"{here}: {key} {name!r} is not an environment variable name (letters, digits "
+            "and _; put the variable's name here, never the token or secret itself)"
+        )
+        return ""
     return name
+
+
+def _app_problems(path: Path, doc: dict) -> tuple[dict[str, AppCredentials], list[str]]:
+    section = doc.get("apps") or {}
+    where = f"{path}: apps"
+    if not isinstance(section, dict):
+        return {}, [f"{where}: expected a mapping of platform -> client_id_env/client_secret_env"]
+    apps: dict[str, AppCredentials] = {}
+    problems: list[str] = []
+    app_platforms = sorted(set(APP_OF.values()))
+    for platform, entry in section.items():
+        here = f"{where}.{platform}"
+        if platform not in app_platforms:
+            close = difflib.get_close_matches(str(platform), app_platforms, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                f"{where}: unknown app platform {shown(platform)}; {hint}use one of "
+                f"{', '.join(app_platforms)} (Instagram uses the facebook app)"
+            )
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{here}: expected client_id_env and client_secret_env")
+            continue
+        problems += [f"{here}: {_did_you_mean(k, APP_KEYS)}" for k in entry if k not in APP_KEYS]
+        found = len(problems)
+        client_id_env = _env_name(entry.get("client_id_env"), here, "client_id_env", problems)
+        client_secret_env = _env_name(
+            entry.get("client_secret_env"), here, "client_secret_env", problems
+        )
+        if not str(entry.get("client_id_env") or "").strip():
+            problems.append(
+                f"{here}: client_id_env is missing; name the variable holding the client id"
+            )
+        if not str(entry.get("client_secret_env") or "").strip() and platform != "x":
+            problems.append(
+                f"{here}: client_secret_env is missing; name the variable holding the client secret"
+            )
+        if len(problems) == found and client_id_env:
+            apps[platform] = AppCredentials(platform, client_id_env, client_secret_env)
+    return apps, problems
 
 
 def load_apps(path: Path, doc: dict | None = None) -> dict[str, AppCredentials]:
     """The `apps:` section: per platform, the variables naming the OAuth client."""
     doc = _read_accounts_file(path) if doc is None else doc
-    section = doc.get("apps") or {}
-    where = f"{path}: apps"
-    if not isinstance(section, dict):
-        raise SettingsError(
-            f"{where}: expected a mapping of platform -> client_id_env/client_secret_env"
-        )
-    apps: dict[str, AppCredentials] = {}
-    for platform, entry in section.items():
-        here = f"{where}.{platform}"
-        if platform not in set(APP_OF.values()):
-            raise SettingsError(
-                f"{here}: unknown app platform; use one of {', '.join(sorted(set(APP_OF.values())))}"
-                " (Instagram uses the facebook app)"
-            )
-        if not isinstance(entry, dict):
-            raise SettingsError(f"{here}: expected client_id_env and client_secret_env")
-        client_id_env = _env_name(entry.get("client_id_env"), here, "client_id_env")
-        client_secret_env = _env_name(entry.get("client_secret_env"), here, "client_secret_env")
-        if not client_id_env:
-            raise SettingsError(
-                f"{here}: client_id_env is missing; name the variable holding the client id"
-            )
-        if not client_secret_env and platform != "x":
-            raise SettingsError(
-                f"{here}: client_secret_env is missing; name the variable holding the client secret"
-            )
-        apps[platform] = AppCredentials(platform, client_id_env, client_secret_env)
+    apps, problems = _app_problems(path, doc)
+    _raise_all(path, problems)
     return apps
 
 
 def load_accounts(path: Path, doc: dict | None = None) -> tuple[Account, ...]:
-    """Parse and validate an accounts file (DESIGN.md, "Accounts file")."""
+    """Parse and validate an accounts file (DESIGN.md, "Accounts file").
+
+    Every mistake is collected, then raised as one error that lists them all, each
+    naming the file and entry.
+    """
     where = str(path)
     doc = _read_accounts_file(path) if doc is None else doc
-    apps = load_apps(path, doc)
+    apps, problems = _app_problems(path, doc)
+    problems = [f"{where}: {_did_you_mean(k, TOP_KEYS)}" for k in doc if k not in TOP_KEYS] + (
+        problems
+    )
     accounts: list[Account] = []
     seen: dict[tuple[str, str], int] = {}
     for index, entry in enumerate(doc["accounts"], start=1):
         here = f"{where}: accounts entry {index}"
         if not isinstance(entry, dict):
-            raise SettingsError(
+            problems.append(
                 f"{here}: expected a mapping with platform, account_id, name, token_env"
             )
+            continue
+        found = len(problems)
         platform = str(entry.get("platform", "")).strip().lower()
-        if platform not in PLATFORMS:
-            raise SettingsError(
-                f"{here}: unknown platform {entry.get('platform')!r}; use one of {', '.join(PLATFORMS)}"
-            )
         account_id = str(entry.get("account_id", "") or "").strip()
+        if platform not in PLATFORMS:
+            close = difflib.get_close_matches(platform, PLATFORMS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                f"{here}: unknown platform {shown(entry.get('platform'))}; {hint}"
+                f"use one of {', '.join(PLATFORMS)}"
+            )
         if not account_id:
-            raise SettingsError(
+            problems.append(
                 f"{here} ({platform}): account_id is missing; add the platform's own id"
             )
-        here = f"{here} ({platform} {account_id})"
-        token_env = _env_name(entry.get("token_env"), here, "token_env")
-        refresh_env = _env_name(entry.get("refresh_token_env"), here, "refresh_token_env")
-        if refresh_env and platform not in REFRESHABLE:
-            raise SettingsError(
+        here = f"{here} ({platform} {account_id})" if account_id else f"{here} ({platform})"
+        problems += [
+            f"{here}: {_did_you_mean(k, ACCOUNT_KEYS)}" for k in entry if k not in ACCOUNT_KEYS
+        ]
+        token_env = _env_name(entry.get("token_env"), here, "token_env", problems)
+        refresh_env = _env_name(entry.get("refresh_token_env"), here, "refresh_token_env", problems)
+        named = {k for k in ("token_env", "refresh_token_env") if str(entry.get(k) or "").strip()}
+        refreshable = platform in REFRESHABLE
+        if refresh_env and platform in PLATFORMS and not refreshable:
+            problems.append(
                 f"{here}: {platform} has no refresh tokens; name the long-lived user or Page "
                 "token in token_env (with apps.facebook set, user tokens are extended before "
                 "they expire)"
             )
-        if not token_env and not refresh_env:
-            raise SettingsError(
+        if not named:
+            problems.append(
                 f"{here}: token_env is missing or empty; name the environment variable that holds the token"
-                + (" (or refresh_token_env for a refresh token)" if platform in REFRESHABLE else "")
+                + (" (or refresh_token_env for a refresh token)" if refreshable else "")
             )
-        if refresh_env and APP_OF[platform] not in apps:
+        if refresh_env and platform in APP_OF and APP_OF[platform] not in apps:
             app = APP_OF[platform]
-            raise SettingsError(
-                f"{here}: refresh_token_env needs the {app} app's client credentials, and "
-                f"{where} has no apps.{app}; add\n  apps:\n    {app}: "
-                "{client_id_env: <VAR WITH CLIENT ID>, client_secret_env: <VAR WITH SECRET>}"
-            )
+            if app not in (doc.get("apps") or {}):  # a broken apps entry is reported already
+                problems.append(
+                    f"{here}: refresh_token_env needs the {app} app's client credentials, and "
+                    f"{where} has no apps.{app}; add\n  apps:\n    {app}: "
+                    "{client_id_env: <VAR WITH CLIENT ID>, client_secret_env: <VAR WITH SECRET>}"
+                )
         key = (platform, account_id)
-        if key in seen:
-            raise SettingsError(
+        if account_id and key in seen:
+            problems.append(
                 f"{here}: duplicate of entry {seen[key]}; each platform account may appear once"
             )
-        seen[key] = index
-        name = str(entry.get("name") or account_id)
-        accounts.append(Account(platform, account_id, name, token_env, refresh_env))
+        seen.setdefault(key, index)
+        if len(problems) == found:
+            name = str(entry.get("name") or account_id)
+            accounts.append(Account(platform, account_id, name, token_env, refresh_env))
+    _raise_all(where, problems)
     return tuple(accounts)
 
 
@@ -333,14 +449,60 @@ def _bool_env(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false (also 1/0, yes/no)")
 
 
-def start_date(environ: Mapping[str, str] | None = None) -> date:
-    """The first daily partition. Read alone, so defining partitions loads no accounts file."""
+def tiered_refresh_env_var(platform: str) -> str:
+    return f"SOCIAL_PIPELINE_{platform.upper()}_TIERED_REFRESH"
+
+
+def _refresh_tier(env: Mapping[str, str], platform: str) -> RefreshTier | None:
+    """`<fresh days>,<older every days>` (e.g. `3,7`), or None when unset."""
+    name = tiered_refresh_env_var(platform)
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if platform not in TIERED_PLATFORMS:
+        raise SettingsError(
+            f"{name} is set, but tiered refresh is for {' and '.join(TIERED_PLATFORMS)} only "
+            f"(their posts are read by id in batches); unset it"
+        )
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise SettingsError(
+            f"{name}={raw!r} is not two whole numbers of days, at least 1 each: "
+            "<read daily while younger than>,<then read every>, e.g. 3,7"
+        )
+    return RefreshTier(fresh_days=int(parts[0]), older_every_days=int(parts[1]))
+
+
+def start_date(environ: Mapping[str, str] | None = None, today: date | None = None) -> date:
+    """The first daily partition: SOCIAL_PIPELINE_START_DATE, else a week before today (UTC),
+    or the first day already collected if that is earlier.
+
+    Read alone, so defining partitions loads no accounts file. A fixed default would show a
+    fresh install months of "missing" partitions; the first collected day keeps a running
+    install's history in view however long ago it started.
+    """
     env = os.environ if environ is None else environ
     raw = env.get(START_DATE_ENV, "").strip()
-    try:
-        return date.fromisoformat(raw) if raw else DEFAULT_START_DATE
-    except ValueError:
-        raise SettingsError(f"{START_DATE_ENV}={raw!r} is not a YYYY-MM-DD date") from None
+    if raw:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise SettingsError(f"{START_DATE_ENV}={raw!r} is not a YYYY-MM-DD date") from None
+    recent = (today or datetime.now(UTC).date()) - timedelta(days=DEFAULT_START_DAYS_BACK)
+    data_dir = Path(env.get(DATA_DIR_ENV, "").strip() or "data")
+    first = first_collected_day(data_dir)
+    return min(recent, first) if first else recent
+
+
+def first_collected_day(data_dir: Path) -> date | None:
+    """The earliest `date=` folder of the raw landing (data/raw/<platform>/date=D/), if any."""
+    days = []
+    for folder in data_dir.glob("raw/*/date=*"):
+        try:
+            days.append(date.fromisoformat(folder.name.removeprefix("date=")))
+        except ValueError:
+            continue
+    return min(days, default=None)
 
 
 def load_settings(
@@ -379,6 +541,8 @@ def load_settings(
             if env.get(f"SOCIAL_PIPELINE_{p.upper()}_API_VERSION", "").strip()
         },
         x_include_retweets=_bool_env(env, X_INCLUDE_RETWEETS_ENV, False),
+        webhook_url=env.get(WEBHOOK_URL_ENV, "").strip(),
+        refresh_tiers={p: tier for p in PLATFORMS if (tier := _refresh_tier(env, p)) is not None},
         token_lookup=token_lookup,
         credentials_dir=Path(
             env.get(CREDENTIALS_DIR_ENV, "").strip() or data_dir / "credentials"

@@ -7,6 +7,7 @@ import polars as pl
 
 from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.window import parse_day
+from social_pipeline.defs.metadata import frame_value
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import SettingsResource
 from social_pipeline.operations.quality import (
@@ -17,9 +18,9 @@ from social_pipeline.operations.quality import (
 from social_pipeline.operations.render import (
     counts_by_platform,
     follower_growth_markdown,
-    markdown_rows,
     preview_markdown,
 )
+from social_pipeline.operations.run_status import collected_nothing, jobs_of_run
 from social_pipeline.operations.store import store_day
 from social_pipeline.storage import lake
 
@@ -82,10 +83,18 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
     """Normalize every platform's raw pulls of the day and write the lake partitions.
 
     One step for the three tables: engagement rates need the same day's followers, and
-    the raw pages are read once.
+    the raw pages are read once. A run that tried accounts and collected none fails here,
+    so it never ends "succeeded"; a run that collected some goes on, tagged with the rest.
     """
     loaded = settings.load()
-    stored = store_day(loaded.data_dir, parse_day(context.partition_key))
+    day = parse_day(context.partition_key)
+    tried = jobs_of_run(loaded.data_dir, day, context.run_id)
+    if collected_nothing(tried):
+        raise dg.Failure(
+            f"none of the {len(tried)} accounts this run tried was collected; nothing new "
+            "to normalize (the raw assets' `accounts` tables say why)"
+        )
+    stored = store_day(loaded.data_dir, day)
     frames = stored.frames
     quarantined = frames.quarantine.height
     if quarantined:
@@ -104,7 +113,7 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
     )
     extra = {
         "follower_snapshots": {
-            "followers_total": int(frames.followers["followers"].sum() or 0),
+            **followers_by_platform(frames.followers),
             "growth_28_days": dg.MetadataValue.md(follower_growth_markdown(history)),
         }
     }
@@ -125,6 +134,13 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
                 **extra.get(key, {}),
             },
         )
+
+
+def followers_by_platform(followers: pl.DataFrame) -> dict[str, int]:
+    """`followers_<platform>`: one number per platform, so the UI plots each on its own
+    (a sum over platforms would hide one platform's drop in another's growth)."""
+    sums = followers.group_by("platform").agg(pl.col("followers").sum()).sort("platform")
+    return {f"followers_{p}": int(n or 0) for p, n in sums.iter_rows()}
 
 
 def _checks(posts: pl.DataFrame, followers: pl.DataFrame, previous: pl.DataFrame):  # noqa: ANN202
@@ -149,7 +165,9 @@ def _checks(posts: pl.DataFrame, followers: pl.DataFrame, previous: pl.DataFrame
             check_name=name,
             passed=rows.is_empty(),
             severity=severity,
-            metadata={"rows": dg.MetadataValue.md(markdown_rows(rows))},
+            # A count when passing; the offending rows as a table only when there are some.
+            metadata={"offending_rows": rows.height}
+            | ({"rows": frame_value(rows)} if rows.height else {}),
         )
 
 

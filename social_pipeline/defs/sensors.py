@@ -1,4 +1,5 @@
-"""Sensors: first collections for new accounts; retries, dead letters and their replays."""
+"""Sensors: first collections for new accounts; retries, dead letters and their replays;
+and the notice of a failed run, posted to SOCIAL_PIPELINE_WEBHOOK_URL."""
 
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -8,6 +9,7 @@ import dagster as dg
 from social_pipeline.core.settings import Account
 from social_pipeline.defs.jobs import accounts_config, collect_day, keys_for_platform
 from social_pipeline.defs.resources import SettingsResource
+from social_pipeline.operations.notify import dead_letters_text, notify, run_failed_text
 from social_pipeline.operations.replay import plan_replay
 from social_pipeline.operations.retries import plan_recovery
 from social_pipeline.storage import raw
@@ -18,6 +20,7 @@ from social_pipeline.storage.dead_letters import (
 )
 
 RETRY_DAYS = 3  # how far back failed days are still retried
+PARTITION_TAG = "dagster/partition"
 
 
 def collection_sensor(interval: int):  # noqa: ANN201
@@ -93,16 +96,20 @@ def first_collections(new: list[Account], total: int, day: date) -> list[dg.RunR
 @collection_sensor(120)
 def retry_failed_collections(context: dg.SensorEvaluationContext, settings: SettingsResource):  # noqa: ANN201
     """Failed account collections are re-requested after the platform's reset time, with
-    backoff, up to SOCIAL_PIPELINE_MAX_ATTEMPTS attempts; then they become dead letters."""
+    backoff; after SOCIAL_PIPELINE_MAX_ATTEMPTS failures in a row (a success starts the
+    count again) they become dead letters, and new ones are posted to the webhook."""
     loaded = settings.load()
     now = datetime.now(UTC)
     days = [now.date() - timedelta(days=n) for n in range(RETRY_DAYS)]
     retries, letters = plan_recovery(loaded, days, now)
-    for letter in write_dead_letters(loaded.data_dir, letters):
+    new = write_dead_letters(loaded.data_dir, letters)
+    for letter in new:
         context.log.warning(
             f"dead letter: {letter.platform} account {letter.account_id} on {letter.partition_date} "
-            f"after {letter.attempts} attempts: {letter.error}"
+            f"after {letter.attempts} failed attempts: {letter.error}"
         )
+    if new:
+        notify(loaded, dead_letters_text(new))
     if not retries:
         return dg.SkipReason(f"no retries due; {len(letters)} dead letters open")
     return [
@@ -137,6 +144,30 @@ def replay_dead_letters(context: dg.SensorEvaluationContext, settings: SettingsR
     return requests or dg.SkipReason("no replay requested")
 
 
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=60)
+def notify_failed_runs(context: dg.RunFailureSensorContext, settings: SettingsResource) -> None:
+    """A failed run (a crash, or a run that collected no account) is posted to the webhook
+    in SOCIAL_PIPELINE_WEBHOOK_URL, with each failed step's reason. Unset: nothing is sent."""
+    run = context.dagster_run
+    reasons = [f"{e.step_key}: {step_failure_reason(e)}" for e in context.get_step_failure_events()]
+    message = "; ".join(reasons) or (context.failure_event.message or "no reason recorded")
+    notify(
+        settings.load(),
+        run_failed_text(run.job_name, run.run_id, run.tags.get(PARTITION_TAG), message),
+    )
+
+
+def step_failure_reason(event: dg.DagsterEvent) -> str:
+    """A failed step's reason in one line: a `dg.Failure`'s description, else the error's."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    message = data.error.message.strip() if data.error else "no reason recorded"
+    return message.splitlines()[0] if message else "no reason recorded"
+
+
 @dg.definitions
 def definitions() -> dg.Definitions:
-    return dg.Definitions(sensors=[new_accounts, retry_failed_collections, replay_dead_letters])
+    return dg.Definitions(
+        sensors=[new_accounts, retry_failed_collections, replay_dead_letters, notify_failed_runs]
+    )

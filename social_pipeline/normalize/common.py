@@ -27,6 +27,7 @@ class PlatformFrames:
     engagement: pl.DataFrame = field(default_factory=lambda: schema.empty(schema.ENGAGEMENT))
     followers: pl.DataFrame = field(default_factory=lambda: schema.empty(schema.FOLLOWERS))
     quarantine: pl.DataFrame = field(default_factory=lambda: schema.empty(schema.QUARANTINE))
+    gaps: pl.DataFrame = field(default_factory=lambda: schema.empty(schema.GAPS))
 
 
 def unreadable_pages(pulls: Sequence[RawPull], items_of: Mapping[str, ItemsOf]) -> pl.DataFrame:
@@ -68,6 +69,52 @@ def unreadable_pages(pulls: Sequence[RawPull], items_of: Mapping[str, ItemsOf]) 
     if not rows:
         return schema.empty(schema.QUARANTINE)
     return schema.conform(pl.DataFrame(rows, infer_schema_length=None), schema.QUARANTINE)
+
+
+def noted_gaps(pulls: Sequence[RawPull]) -> pl.DataFrame:
+    """Gap rows for what the clients noted on the pages they landed (`RawPage.notes`).
+
+    A note of an unknown kind is kept as `missing_field` rather than dropped: the record
+    of a gap must not itself go missing.
+    """
+    rows: list[dict[str, Any]] = []
+    for pull in pulls:
+        for record in pull.records:
+            notes = record.get("notes")
+            if not isinstance(notes, list):
+                continue
+            for note in notes:
+                if not isinstance(note, dict):
+                    continue
+                kind = note.get("kind")
+                rows.append(
+                    {
+                        "snapshot_date": pull.partition_date,
+                        "platform": pull.platform,
+                        "account_id": pull.account_id,
+                        "post_id": _text(note.get("post_id")),
+                        "kind": kind if kind in schema.GAP_KINDS else "missing_field",
+                        "field": _text(note.get("field")),
+                        "media_type": _text(note.get("media_type")),
+                        "api_version": _text(note.get("api_version")),
+                        "detail": _text(note.get("detail")),
+                        "last_seen": None,
+                        "collected_at": pull.collected_at,
+                    }
+                )
+    return gap_frame(rows)
+
+
+def gap_frame(rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Gap rows (dicts with `schema.GAPS` keys; absent keys are NULL) as a typed frame."""
+    if not rows:
+        return schema.empty(schema.GAPS)
+    frame = pl.DataFrame([dict(r) for r in rows], infer_schema_length=None)
+    return schema.conform(frame, schema.GAPS)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def quarantined(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:

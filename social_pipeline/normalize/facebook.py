@@ -1,8 +1,10 @@
 """Facebook Page posts, their engagement fields and Page follows -> the normalized schema.
 
 Engagement comes from the posts listing (fields on each post) and, when a pull has them,
-from `?ids=` refresh pages; the later reading of a post wins. Facebook reports no views,
-reach, saves, impressions or clicks through these fields: they stay NULL.
+from `?ids=` refresh pages; the later reading of a post wins. Views, reach and clicks
+come from the insights each listed post carries (`insights.metric(...)`, names from
+`core.metric_catalog`); where Graph refused them they stay NULL and the client noted
+why. Facebook reports no saves or impressions (impressions became views in 2025).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.core import schema
+from social_pipeline.core import metric_catalog, schema
 from social_pipeline.core.platforms import GRAPH_TIME
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize import common
+from social_pipeline.normalize import common, gaps, graph_insights
 from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
 
 # Graph attachment `media_type` -> our content type. A post without attachments is text;
@@ -48,6 +50,7 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("reactions.summary.total_count (all reaction kinds)", "likes"),
     ("comments.summary.total_count", "comments"),
     ("shares.count (absent when 0: read as 0 if `shares` was requested)", "shares"),
+    *metric_catalog.field_map("facebook"),
     ("followers_count (fan_count when absent)", "followers"),
 ]
 
@@ -156,7 +159,21 @@ def _posts(good: pl.DataFrame) -> pl.DataFrame:
     return schema.conform(frame.sort("created_at", descending=True), schema.POSTS)
 
 
-def _engagement(in_window: pl.DataFrame, refreshed: pl.DataFrame) -> pl.DataFrame:
+# Our column -> the post insight metrics that feed it.
+INSIGHT_COLUMNS: dict[str, list[str]] = metric_catalog.columns("facebook")
+
+
+def _listed_insights(body: Any) -> list[Any]:
+    return graph_insights.carried(body["data"])
+
+
+def _refreshed_insights(body: Any) -> list[Any]:
+    return graph_insights.carried(list(body.values()))
+
+
+def _engagement(
+    in_window: pl.DataFrame, refreshed: pl.DataFrame, insights: pl.DataFrame
+) -> pl.DataFrame:
     columns = [
         *KEY,
         "fetched_at",
@@ -181,10 +198,11 @@ def _engagement(in_window: pl.DataFrame, refreshed: pl.DataFrame) -> pl.DataFram
         .then(pl.lit(0, dtype=pl.Int64))
         .otherwise(common.as_int(pl.col("shares_raw"))),
     )
-    return schema.conform(frame, schema.ENGAGEMENT)
+    return schema.conform(frame.join(insights, on=KEY, how="left"), schema.ENGAGEMENT)
 
 
-def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Follower rows, quarantined profiles, and a gap where neither count came back."""
     frame = items_frame(pulls, "profile", _whole, PAGE).with_columns(
         fc=jfield("followers_count"), fan=jfield("fan_count")
     )
@@ -199,7 +217,11 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     good = common.latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
         followers=pl.coalesce(common.as_int(pl.col("fc")), common.as_int(pl.col("fan")))
     )
-    return schema.conform(good, schema.FOLLOWERS), bad
+    # fan_count stands in for an absent followers_count: only both absent is a gap.
+    missing = gaps.missing_fields(
+        good, {"followers_count": "fc"}, per_post=False, when=pl.col("fan").is_null()
+    )
+    return schema.conform(good, schema.FOLLOWERS), bad, missing
 
 
 def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
@@ -216,11 +238,17 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
         _items(pulls, "metrics"), _metric_problems(), "metrics"
     )
     in_window = common.latest(good_posts.filter(common.IN_WINDOW), KEY)
-    followers, bad_profiles = _followers(pulls)
+    followers, bad_profiles, profile_gaps = _followers(pulls)
+    insights, bad_insights = graph_insights.wide_insights(
+        pulls, (("posts", _listed_insights), ("metrics", _refreshed_insights)), INSIGHT_COLUMNS
+    )
     unreadable = common.unreadable_pages(pulls, ITEMS_OF)
     return common.PlatformFrames(
         posts=_posts(in_window),
-        engagement=_engagement(in_window, refreshed),
+        engagement=_engagement(in_window, refreshed, insights),
         followers=followers,
-        quarantine=common.quarantined([unreadable, bad_posts, bad_metrics, bad_profiles]),
+        quarantine=common.quarantined(
+            [unreadable, bad_posts, bad_metrics, bad_insights, bad_profiles]
+        ),
+        gaps=profile_gaps,
     )

@@ -1,9 +1,12 @@
 """Instagram media, inline counts, media insights and IG user counts -> the normalized schema.
 
-Likes and comments come inline from `/media`; reach, saves, shares and views from the
-`insights` each listed media carries (field expansion), or from one insights page per
-media (older pulls, and the client's fallback); both shapes are read. A media without a
-metric (refused, or not fetched) keeps NULL for it, never 0. Instagram reports no impressions (retired in 2025) or clicks.
+Likes and comments come inline from `/media`; insight metrics (`core.metric_catalog`:
+reach, saves, shares, views; `plays` read as views and `impressions` on versions before
+v22.0) from the `insights` each listed media carries (field expansion), from `?ids=`
+pages of media with their insights, or from one insights page per media (older pulls,
+and the client's fallback); every shape is read. A media without a metric (refused, or
+not fetched) keeps NULL for it, never 0, and the client noted why. Instagram reports no
+clicks.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from typing import Any
 
 import polars as pl
 
-from social_pipeline.core import schema
+from social_pipeline.core import metric_catalog, schema
 from social_pipeline.core.platforms import GRAPH_TIME
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize import common
+from social_pipeline.normalize import common, gaps, graph_insights
 from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
 
 # `media_product_type` decides first (a reel is a VIDEO in `media_type`), then
@@ -31,13 +34,9 @@ CONTENT_TYPE_MAP: dict[str, str] = {
 }
 OTHER_MEDIA = "image"
 
-# Insight metric name -> our column.
-INSIGHT_COLUMNS: dict[str, str] = {
-    "reach": "reach",
-    "saved": "saves",
-    "shares": "shares",
-    "views": "views",
-}
+# Our column -> the insight metrics that feed it, the preferred first (`views`, then the
+# `plays` older versions answer).
+INSIGHT_COLUMNS: dict[str, list[str]] = metric_catalog.columns("instagram")
 
 FIELD_MAP: list[tuple[str, str]] = [
     ("id", "post_id"),
@@ -49,7 +48,7 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("thumbnail_url (videos), else media_url (images, albums)", "thumbnail_url"),
     ("like_count", "likes"),
     ("comments_count", "comments"),
-    *((f"insights {name}", column) for name, column in INSIGHT_COLUMNS.items()),
+    *metric_catalog.field_map("instagram"),
     ("followers_count", "followers"),
     ("follows_count", "following"),
     ("media_count", "posts_count"),
@@ -83,23 +82,34 @@ def _whole(body: Any) -> Any:
     return body
 
 
-ITEMS_OF: dict[str, ItemsOf] = {"posts": _data, "metrics": _data, "profile": _whole}
-
-
 def _inline_insights(body: Any) -> list[Any]:
     """The insight entries media carry inside a `/media` page (`insights.data`)."""
-    return [
-        entry
-        for item in body["data"]
-        if isinstance(item, dict) and isinstance(item.get("insights"), dict)
-        for entry in (item["insights"].get("data") or [])
-    ]
+    return graph_insights.carried(body["data"])
+
+
+def _metric_entries(body: Any) -> list[Any]:
+    """Insight entries of a metrics page: `/{media-id}/insights` answers `{"data": [...]}`,
+    `?ids=` answers `{media-id: {"id", "insights": {"data": [...]}}}`."""
+    if "data" in body:
+        return body["data"]
+    return graph_insights.carried(list(body.values()))
+
+
+ITEMS_OF: dict[str, ItemsOf] = {"posts": _data, "metrics": _metric_entries, "profile": _whole}
 
 
 def _refused(record: dict[str, Any]) -> bool:
-    """An insights call Graph refused for good (a 4xx the client recorded and skipped)."""
+    """An insights call Graph refused for good (a 4xx the client recorded and skipped).
+
+    A refusal the client understood (a metric this media type lacks) carries notes: it is
+    a gap (see `common.noted_gaps`), not a page to quarantine.
+    """
     status = record.get("status") or 0
     return record.get("kind") == "metrics" and bool(record.get("error")) and 400 <= status < 500
+
+
+def _noted(record: dict[str, Any]) -> bool:
+    return _refused(record) and bool(record.get("notes"))
 
 
 def _refused_insights(pulls: list[RawPull]) -> pl.DataFrame:
@@ -116,7 +126,7 @@ def _refused_insights(pulls: list[RawPull]) -> pl.DataFrame:
         }
         for pull in pulls
         for record in pull.records
-        if _refused(record)
+        if _refused(record) and not _noted(record)
     ]
     return schema.conform(pl.DataFrame(rows, schema=schema.QUARANTINE), schema.QUARANTINE)
 
@@ -146,37 +156,8 @@ def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per media with its insight values, from insights pages and from insights
     inside listed media; an entry's id is `{media-id}/insights/...`. The last read wins."""
-    goods, bads = [], []
-    for kind, items_of in (("metrics", _data), ("posts", _inline_insights)):
-        frame = items_frame(pulls, kind, items_of, INSIGHT).with_columns(
-            post_id=jfield("id").str.split("/").list.first(),
-            name=jfield("name"),
-            value_raw=jfield("values[0].value"),
-        )
-        good, bad = common.split_quarantine(
-            frame,
-            {
-                "insight has no id": pl.col("post_id").is_null(),
-                "insight has no name": pl.col("name").is_null(),
-                "insight value is not an integer": common.bad_int(pl.col("value_raw")),
-            },
-            kind,
-        )
-        goods.append(good)
-        bads.append(bad)
-    wide = (
-        pl.concat(goods, how="vertical_relaxed")
-        .sort("fetched_at", nulls_last=False, maintain_order=True)
-        .with_columns(value=common.as_int(pl.col("value_raw")))
-        .group_by(KEY, maintain_order=True)
-        .agg(
-            [
-                pl.col("value").filter(pl.col("name") == name).last().alias(column)
-                for name, column in INSIGHT_COLUMNS.items()
-            ]
-        )
-    )
-    return wide, pl.concat(bads, how="vertical_relaxed")
+    sources = (("metrics", _metric_entries), ("posts", _inline_insights))
+    return graph_insights.wide_insights(pulls, sources, INSIGHT_COLUMNS)
 
 
 def _posts(media: pl.DataFrame) -> pl.DataFrame:
@@ -209,7 +190,8 @@ def _engagement(media: pl.DataFrame, insights: pl.DataFrame) -> pl.DataFrame:
     return schema.conform(frame, schema.ENGAGEMENT)
 
 
-def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Follower rows, quarantined profiles, and gaps for counts a profile lacks."""
     counts = {
         "followers": "followers_count",
         "following": "follows_count",
@@ -223,17 +205,17 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         {f"{field} is not an integer": common.bad_int(pl.col(c)) for c, field in counts.items()},
         "profile",
     )
-    good = common.latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
-        **{column: common.as_int(pl.col(column)) for column in counts}
-    )
-    return schema.conform(good, schema.FOLLOWERS), bad
+    good = common.latest(good, ["snapshot_date", "platform", "account_id"])
+    missing = gaps.missing_fields(good, {f: c for c, f in counts.items()}, per_post=False)
+    good = good.with_columns(**{column: common.as_int(pl.col(column)) for column in counts})
+    return schema.conform(good, schema.FOLLOWERS), bad, missing
 
 
 def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     """Posts, engagement, followers and quarantine for one day's Instagram pulls."""
     media, bad_media = _media(pulls)
     insights, bad_insights = _insights(pulls)
-    followers, bad_profiles = _followers(pulls)
+    followers, bad_profiles, profile_gaps = _followers(pulls)
     readable = [replace(p, records=[r for r in p.records if not _refused(r)]) for p in pulls]
     unreadable = common.unreadable_pages(readable, ITEMS_OF)
     return common.PlatformFrames(
@@ -243,4 +225,5 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
         quarantine=common.quarantined(
             [unreadable, _refused_insights(pulls), bad_media, bad_insights, bad_profiles]
         ),
+        gaps=profile_gaps,
     )

@@ -14,7 +14,7 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize import common
+from social_pipeline.normalize import common, gaps
 from social_pipeline.normalize.items import TEXT, ItemsOf, each, items_frame, jfield, obj
 
 # LinkedIn's kind of post -> our content type. The kind is the key of the `content` union,
@@ -105,7 +105,7 @@ ITEMS_OF: dict[str, ItemsOf] = {"posts": _elements, "metrics": _elements, "profi
 
 def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     posts, bad_posts = _posts(pulls)
-    engagement, bad_metrics = _engagement(pulls, posts)
+    engagement, bad_metrics, missing = _engagement(pulls, posts)
     followers, bad_profiles = _followers(pulls)
     unreadable = common.unreadable_pages(pulls, ITEMS_OF)
     return common.PlatformFrames(
@@ -113,6 +113,9 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
         engagement=engagement,
         followers=followers,
         quarantine=common.quarantined([unreadable, bad_posts, bad_metrics, bad_profiles]),
+        # A profile without firstDegreeSize is quarantined (it has nothing else to keep);
+        # statistics without one of their counts keep the rest, with a gap for it.
+        gaps=missing,
     )
 
 
@@ -159,7 +162,10 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     ), bad
 
 
-def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _engagement(
+    pulls: list[RawPull], posts: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Engagement rows, quarantined statistics, and gaps for counts they lack."""
     frame = items_frame(pulls, "metrics", _elements, STATISTICS).with_columns(
         pl.coalesce(jfield("share"), jfield("ugcPost")).alias("post_id"),
         **METRICS.texts(),
@@ -167,15 +173,15 @@ def _engagement(pulls: list[RawPull], posts: pl.DataFrame) -> tuple[pl.DataFrame
     problems = {"statistics name no share or ugcPost": pl.col("post_id").is_null()}
     problems |= METRICS.problems()
     good, bad = common.split_quarantine(frame, problems, "metrics")
-    good = good.join(
-        posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
-    ).with_columns(
-        common.observed(),
-        **METRICS.ints(),
+    good = (
+        good.join(posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi")
+        .with_columns(
+            common.observed(),
+            **METRICS.ints(),
+        )
+        .unique("post_id", keep="last", maintain_order=True)
     )
-    return schema.conform(good, schema.ENGAGEMENT).unique(
-        "post_id", keep="last", maintain_order=True
-    ), bad
+    return schema.conform(good, schema.ENGAGEMENT), bad, gaps.missing_fields(good, METRICS)
 
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:

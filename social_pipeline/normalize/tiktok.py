@@ -14,7 +14,7 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize import common
+from social_pipeline.normalize import common, gaps
 from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
 
 # Everything the Display API lists is a video.
@@ -90,6 +90,13 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
         engagement=schema.conform(videos, schema.ENGAGEMENT),
         followers=schema.conform(followers, schema.FOLLOWERS),
         quarantine=common.quarantined(bad),
+        # A count the `fields` parameter asked for and the item lacks: NULL, and a gap.
+        gaps=pl.concat(
+            [
+                gaps.missing_fields(videos, METRICS),
+                gaps.missing_fields(followers, PROFILE, per_post=False),
+            ]
+        ),
     )
 
 

@@ -24,7 +24,7 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize import common
+from social_pipeline.normalize import common, gaps
 from social_pipeline.normalize.items import TEXT, items_frame, jfield, obj
 
 # X media type of a single-media tweet -> our content type; none -> text, several -> carousel.
@@ -135,6 +135,13 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
         engagement=schema.conform(tweets.with_columns(common.observed()), schema.ENGAGEMENT),
         followers=schema.conform(profiles.with_columns(common.observed()), schema.FOLLOWERS),
         quarantine=common.quarantined(bad),
+        # A tweet or profile without (part of) its public_metrics: those counts are NULL.
+        gaps=pl.concat(
+            [
+                gaps.missing_fields(tweets, METRICS),
+                gaps.missing_fields(profiles, PROFILE, per_post=False),
+            ]
+        ),
     )
 
 

@@ -14,7 +14,7 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize import common
+from social_pipeline.normalize import common, gaps
 from social_pipeline.normalize.items import TEXT, ItemsOf, items_frame, jfield, obj
 
 # A video of at most this many seconds counts as a Short (Shorts may run to 3 minutes since
@@ -41,6 +41,11 @@ METRIC_FIELDS: dict[str, str] = {
     "comments": "commentCount",
 }
 METRICS = common.MetricFields(METRIC_FIELDS, prefix="statistics.")
+# channels.list statistics, read for the missing-field check (subscriberCount is absent,
+# by rule, when hiddenSubscriberCount is true).
+PROFILE = common.MetricFields(
+    {"followers": "subscriberCount", "posts_count": "videoCount"}, prefix="statistics."
+)
 
 FIELD_MAP: list[tuple[str, str]] = [
     ("playlistItems: contentDetails.videoId", "post_id"),
@@ -97,18 +102,21 @@ ITEMS_OF: dict[str, ItemsOf] = {"posts": _items, "metrics": _items, "profile": _
 def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     videos, bad_videos = _videos(pulls)
     posts, bad_posts = _posts(pulls, videos)
-    followers, bad_profiles = _followers(pulls)
+    followers, bad_profiles, profile_gaps = _followers(pulls)
     engagement = videos.join(
         posts.select("account_id", "post_id"), on=["account_id", "post_id"], how="semi"
-    )
+    ).unique("post_id", keep="last", maintain_order=True)
     unreadable = common.unreadable_pages(pulls, ITEMS_OF)
     return common.PlatformFrames(
         posts=posts,
-        engagement=schema.conform(engagement, schema.ENGAGEMENT).unique(
-            "post_id", keep="last", maintain_order=True
-        ),
+        engagement=schema.conform(engagement, schema.ENGAGEMENT),
         followers=followers,
         quarantine=common.quarantined([unreadable, bad_posts, bad_videos, bad_profiles]),
+        # A hidden likeCount is the owner's choice (NULL by rule), not a gap. A video the
+        # playlist lists and videos.list leaves out is noted by the client.
+        gaps=pl.concat(
+            [gaps.missing_fields(engagement, METRICS, skip={"statistics.likeCount"}), profile_gaps]
+        ),
     )
 
 
@@ -155,7 +163,7 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
         frame,
         {
             "playlist item has no videoId": pl.col("post_id").is_null(),
-            "playlist item has no videoPublishedAt (deleted or private video)": pl.col(
+            f"playlist item has no videoPublishedAt ({gaps.GONE_MARK} video)": pl.col(
                 "_published"
             ).is_null(),
             "videoPublishedAt is not an RFC 3339 time": pl.col("created_at").is_null(),
@@ -191,10 +199,12 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
     ), bad
 
 
-def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Follower rows, quarantined profiles, and gaps for counts a channel lacks."""
     frame = items_frame(pulls, "profile", _channel, CHANNEL).with_columns(
         jfield("statistics.subscriberCount").alias("_followers"),
         jfield("statistics.videoCount").alias("_posts"),
+        **PROFILE.texts(),
     )
     good, bad = common.split_quarantine(
         frame,
@@ -212,7 +222,17 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         .alias("followers"),
         common.as_int(pl.col("_posts")).alias("posts_count"),
         common.observed(),
+    ).unique("account_id", keep="last", maintain_order=True)
+    missing = pl.concat(
+        [
+            gaps.missing_fields(good, PROFILE, per_post=False, skip={"statistics.subscriberCount"}),
+            gaps.missing_fields(
+                good,
+                PROFILE,
+                per_post=False,
+                skip={"statistics.videoCount"},
+                when=~hidden.fill_null(False),
+            ),
+        ]
     )
-    return schema.conform(good, schema.FOLLOWERS).unique(
-        "account_id", keep="last", maintain_order=True
-    ), bad
+    return schema.conform(good, schema.FOLLOWERS), bad, missing

@@ -21,10 +21,12 @@ from typing import Any
 from social_pipeline.clients.base import RawPage
 from social_pipeline.clients.errors import ApiError, AuthError
 from social_pipeline.clients.http import ApiSession, CallStats, RetryPolicy
+from social_pipeline.clients.limits import RateLimitCoordinator
 from social_pipeline.clients.redaction import Redactor
 from social_pipeline.core.settings import Account, Settings, SettingsError
-from social_pipeline.core.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow, RefreshPlan
 from social_pipeline.operations.credentials import CredentialProvider
+from social_pipeline.operations.refresh import plan_refresh
 from social_pipeline.operations.registry import client_class, make_session
 from social_pipeline.storage import raw
 
@@ -39,6 +41,8 @@ class PlatformPull:
     day: date
     jobs: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    # Waits on rate limits per scope (app, endpoint, user, endpoint_user, page).
+    rate_limit_waits: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
@@ -79,11 +83,23 @@ def collect_platform(
     local = threading.local()
     sessions: list[ApiSession] = []
     lock = threading.Lock()
+    # One coordinator for all workers: a limit one of them meets holds for all of them,
+    # and limits an earlier run saw exhausted hold from the first request.
+    limits = RateLimitCoordinator(platform)
+    seeded = limits.seed(raw.recent_rate_limits(settings.data_dir, platform))
+    for block in seeded:
+        log.info(
+            "%s: %s-scoped rate limit of an earlier run holds until %s",
+            platform,
+            block.scope,
+            block.until.isoformat(),
+        )
 
     def session() -> ApiSession:
         # ApiSession is not thread-safe: one per worker thread, reused across accounts.
         if not hasattr(local, "session"):
             local.session = make_session(platform, base_url, policy=policy, redactor=Redactor())
+            local.session.limits = limits
             with lock:
                 sessions.append(local.session)
         return local.session
@@ -94,10 +110,20 @@ def collect_platform(
     # One provider for all workers: it refreshes each account at most once at a time.
     provider = credentials or CredentialProvider(settings)
 
+    # Age-tiered refresh (where configured): which older posts each account reads today.
+    plans = plan_refresh(settings, platform, day, accounts)
+
     def one(account: Account) -> dict[str, Any]:
         attempt = earlier[account.account_id] + 1
         return collect_account(
-            settings, account, window, session(), provider, attempt=attempt, run_id=run_id
+            settings,
+            account,
+            window,
+            session(),
+            provider,
+            attempt=attempt,
+            run_id=run_id,
+            plan=plans.get(account.account_id),
         )
 
     pull = PlatformPull(platform, day)
@@ -105,11 +131,16 @@ def collect_platform(
         for done, job in enumerate(pool.map(one, accounts), start=1):
             pull.jobs.append(job)
             if progress and (done % 50 == 0 or done == len(accounts)):
-                progress(f"{platform}: {done}/{len(accounts)} accounts collected")
-    windows = [w.to_record() for s in sessions for w in s.windows.values()]
-    _merge_rate_limits(settings.data_dir, platform, day, windows)
+                progress(
+                    f"{platform}: {done}/{len(accounts)} accounts done, "
+                    f"{pull.ok} collected, {len(pull.failed)} failed"
+                )
+    _merge_rate_limits(settings.data_dir, platform, day, [w.to_record() for w in limits.windows()])
     for s in sessions:
         s.close()
+    pull.rate_limit_waits = dict(limits.waits)
+    if limits.waits or limits.refusals:
+        log.info("%s %s: rate-limit waits by scope: %s", platform, day, limits.summary())
     pull.seconds = round(time.monotonic() - started, 3)
     return pull
 
@@ -123,24 +154,26 @@ def collect_account(
     *,
     attempt: int = 1,
     run_id: str | None = None,
+    plan: RefreshPlan | None = None,
 ) -> dict[str, Any]:
     """Pull one account, land what was collected and record the attempt. Never raises."""
     job_id = uuid.uuid4().hex
     started_at = datetime.now(UTC)
+    session.account_id = account.account_id  # the key of its user and page limits
     before = session.stats.copy()
     pages: list[RawPage] = []
     error: Exception | None = None
     try:
         token = credentials.access_token(account)
         try:
-            _pull(pages, session, account, window, token, settings)
+            _pull(pages, session, account, window, token, settings, plan)
         except AuthError:
             # Expired (or revoked) token: refresh once, where the account can, then retry.
             fresh = credentials.after_rejection(account, token)
             if fresh is None:
                 raise
             pages.clear()
-            _pull(pages, session, account, window, fresh, settings)
+            _pull(pages, session, account, window, fresh, settings, plan)
     except ApiError as exc:
         exc.account_id = account.account_id
         error = exc
@@ -170,7 +203,7 @@ def collect_account(
         "run_id": run_id,
     }
     if pages:
-        _land(settings.data_dir, account, window, job, pages, session.redactor)
+        _land(settings.data_dir, account, window, job, pages, session.redactor, plan)
     raw.write_job(settings.data_dir, account.platform, window.day, job)
     if error is not None:
         log.warning("%s", job["error"])
@@ -184,6 +217,7 @@ def _pull(
     window: CollectionWindow,
     token: str,
     settings: Settings,
+    plan: RefreshPlan | None = None,
 ) -> None:
     """Append the account's pages as they arrive: a pull that fails halfway keeps them."""
     version = settings.api_versions.get(account.platform)
@@ -191,7 +225,7 @@ def _pull(
     if account.platform == "x" and settings.x_include_retweets:
         extra["include_retweets"] = True
     client = client_class(account.platform)(session, account.account_id, token, **extra)
-    for page in client.collect(window):
+    for page in client.collect(window, plan):
         pages.append(page)
 
 
@@ -202,8 +236,13 @@ def _land(
     job: dict[str, Any],
     pages: list[RawPage],
     redactor: Redactor,
+    plan: RefreshPlan | None = None,
 ) -> None:
-    """Write the pages. A partial pull never replaces a complete one of the same day."""
+    """Write the pages. A partial pull never replaces a complete one of the same day.
+
+    Under a refresh plan the header says where the listing began (`listed_from`), so
+    normalizing knows which older posts were not listed on purpose.
+    """
     header = {
         "platform": account.platform,
         "account_id": account.account_id,
@@ -214,6 +253,8 @@ def _land(
         "job_id": job["job_id"],
         "status": job["status"],
     }
+    if plan is not None:
+        header["listed_from"] = plan.listing(window).start.isoformat()
     records = [redactor.data(p.to_record()) for p in pages]
     folder = raw.partition_dir(data_dir, account.platform, window.day)
     if job["status"] != "success" and raw.pull_is_complete(folder, account.account_id):
@@ -224,13 +265,13 @@ def _land(
 def _merge_rate_limits(
     data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]
 ) -> None:
-    latest = {w["endpoint"]: w for w in raw.read_rate_limits(data_dir, platform, day)}
+    """The day's file keeps the latest window per endpoint, scope and account."""
+    latest = {raw.rate_limit_key(w): w for w in raw.read_rate_limits(data_dir, platform, day)}
     for w in windows:
-        if w["endpoint"] not in latest or w["observed_at"] >= latest[w["endpoint"]]["observed_at"]:
-            latest[w["endpoint"]] = w
-    raw.write_rate_limits(
-        data_dir, platform, day, sorted(latest.values(), key=lambda w: w["endpoint"])
-    )
+        key = raw.rate_limit_key(w)
+        if key not in latest or w["observed_at"] >= latest[key]["observed_at"]:
+            latest[key] = w
+    raw.write_rate_limits(data_dir, platform, day, sorted(latest.values(), key=raw.rate_limit_key))
 
 
 def _error_class(error: Exception | None) -> str | None:

@@ -11,6 +11,9 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.normalize.carried import carried_forward
+from social_pipeline.normalize.common import noted_gaps
+from social_pipeline.normalize.gaps import vanished_posts
 from social_pipeline.normalize.rates import with_rates
 from social_pipeline.operations.registry import platform_code
 from social_pipeline.storage import lake, raw
@@ -23,22 +26,51 @@ class DayFrames:
     engagement: pl.DataFrame
     followers: pl.DataFrame
     quarantine: pl.DataFrame
+    gaps: pl.DataFrame
 
 
 def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORMS) -> DayFrames:
-    """Read every platform's landed pulls of `day` and return one schema for all six."""
-    parts = [platform_code(p).normalize(raw.read_pulls(data_dir, p, day)) for p in platforms]
+    """Read every platform's landed pulls of `day` and return one schema for all six.
+
+    Gaps are what the platforms did not give: what the clients noted and the normalizers
+    found missing, and posts earlier days stored that today's complete listings lack
+    (read from the lake's posts of the days before).
+    """
+    pulls = [pull for p in platforms for pull in raw.read_pulls(data_dir, p, day)]
+    by_platform = {p: [pull for pull in pulls if pull.platform == p] for p in platforms}
+    parts = [platform_code(p).normalize(by_platform[p]) for p in platforms]
     followers = _concat([f.followers for f in parts], schema.FOLLOWERS)
     followers = followers.unique(["platform", "account_id"], keep="last", maintain_order=True)
     posts = _concat([f.posts for f in parts], schema.POSTS)
     posts = posts.unique(["platform", "post_id"], keep="last", maintain_order=True)
     engagement = _concat([f.engagement for f in parts], schema.ENGAGEMENT)
     engagement = engagement.unique(["platform", "post_id"], keep="last", maintain_order=True)
+    quarantine = _concat([f.quarantine for f in parts], schema.QUARANTINE)
+    # Only days that can hold a post of today's windows: none before the earliest start.
+    since = min((p.window_start.date() for p in pulls), default=day)
+    earlier_days = [d for d in lake.partition_days(data_dir, "posts") if since <= d < day]
+    earlier = lake.read_table(data_dir, "posts", earlier_days)
+    earlier = earlier.filter(pl.col("platform").is_in(list(platforms)))
+    gaps = _concat(
+        [f.gaps for f in parts]
+        + [noted_gaps(pulls), vanished_posts(pulls, posts, earlier, quarantine)],
+        schema.GAPS,
+    )
+    engagement = with_rates(engagement, followers).with_columns(
+        pl.coalesce("read_on", "snapshot_date").alias("read_on")
+    )
+    # Older posts a tiered pull did not read keep their last row (and its rates).
+    carried = schema.empty(schema.ENGAGEMENT)
+    if any(p.listed_from and p.listed_from > p.window_start for p in pulls):
+        earlier_engagement = lake.read_table(data_dir, "engagement_snapshots", earlier_days)
+        gone = gaps.filter(pl.col("kind") == "post_unavailable")
+        carried = carried_forward(pulls, engagement, earlier, earlier_engagement, gone)
     return DayFrames(
         posts=posts.sort("platform", "account_id", "created_at", "post_id"),
-        engagement=with_rates(engagement, followers).sort("platform", "account_id", "post_id"),
+        engagement=pl.concat([engagement, carried]).sort("platform", "account_id", "post_id"),
         followers=followers.sort("platform", "account_id"),
-        quarantine=_concat([f.quarantine for f in parts], schema.QUARANTINE),
+        quarantine=quarantine,
+        gaps=gaps.sort("platform", "account_id", "kind", "post_id", "field", nulls_last=True),
     )
 
 
@@ -76,6 +108,7 @@ def store_day(data_dir: Path, day: date) -> StoredDay:
             data_dir, "follower_snapshots", day, frames.followers
         ),
         "quarantine": lake.write_partition(data_dir, "quarantine", day, frames.quarantine),
+        "gaps": lake.write_partition(data_dir, "gaps", day, frames.gaps),
         "collection_jobs": lake.write_partition(data_dir, "collection_jobs", day, jobs_frame(jobs)),
         "rate_limits": lake.write_partition(
             data_dir, "rate_limits", day, rate_limits_frame(windows)

@@ -3,6 +3,10 @@
 Posts carry their engagement as fields (`reactions.summary(total_count).limit(0)`,
 `comments.summary(...)`, `shares`) exactly as Graph returns them: `shares` is left out
 when a post has none, `message` when it has no text, and only requested fields appear.
+Post insights come by field expansion (`insights.metric(post_media_view,...)`) with the
+2025 names; one metric that is not valid (a retired `post_impressions*`) fails the whole
+call, and `graph.insight_knobs(sb).page_insights_refused` answers insights with (#10), as
+for a token without `read_insights`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ _SHAPES = {
     "video": ("added_video", "video"),
     "link": ("shared_story", "link"),
     "album": ("added_photos", "album"),
+}
+
+# Post insight metric -> world metric (2025 names: views replaced impressions).
+INSIGHTS = {
+    "post_media_view": "views",
+    "post_total_media_view_unique": "reach",
+    "post_clicks": "clicks",
 }
 
 token_of = graph.token_of
@@ -85,8 +96,11 @@ def _by_ids(req: Request, sb: Emulator) -> Reply:
         return graph.error_reply(
             400, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
         )
+    refusal = _insights_refusal(req, sb)
+    if refusal is not None:
+        return refusal
     fields = graph.requested_fields(req, _DEFAULT_POST_FIELDS)
-    return Reply(200, {i: post_object(p, sb, fields) for i, p in posts.items() if p is not None})
+    return Reply(200, {i: post_object(p, sb, fields, req) for i, p in posts.items() if p})
 
 
 def _posts(req: Request, sb: Emulator, page_id: str) -> Reply:
@@ -110,8 +124,11 @@ def _posts(req: Request, sb: Emulator, page_id: str) -> Reply:
     limit = graph.page_limit(req, 25, MAX_LIMIT)
     posts = sb.world.posts_between(PLATFORM, page_id, start, end)
     page, has_more = graph.take_page(posts, cursor[1] if cursor else None, limit)
+    refusal = _insights_refusal(req, sb)
+    if refusal is not None:
+        return refusal
     fields = graph.requested_fields(req, _DEFAULT_POST_FIELDS)
-    body: dict[str, Any] = {"data": [post_object(p, sb, fields) for p in page]}
+    body: dict[str, Any] = {"data": [post_object(p, sb, fields, req) for p in page]}
     paging = graph.paging_block(req, page, has_more)
     if paging:
         body["paging"] = paging
@@ -134,8 +151,26 @@ def _moment(value: str | None) -> datetime | None | bool:
 _DEFAULT_POST_FIELDS = ("created_time", "message")
 
 
-def post_object(post: Post, sb: Emulator, fields: set[str]) -> dict[str, Any]:
-    """A Page post as Graph shows it, limited to the requested fields."""
+def _insights_refusal(req: Request, sb: Emulator) -> Reply | None:
+    """Graph's answer when `insights.metric(...)` cannot be served: the token lacks
+    `read_insights` (the knob; wording unverified), or a metric is not a valid one."""
+    names = graph.expanded_metrics(req)
+    if names is None:
+        return None
+    if graph.insight_knobs(sb).page_insights_refused:
+        return graph.error_reply(
+            403, 10, "(#10) This endpoint requires the 'read_insights' permission."
+        )
+    if not names or any(n not in INSIGHTS for n in names):
+        return graph.error_reply(400, 100, "(#100) The value must be a valid insights metric")
+    return None
+
+
+def post_object(
+    post: Post, sb: Emulator, fields: set[str], req: Request | None = None
+) -> dict[str, Any]:
+    """A Page post as Graph shows it, limited to the requested fields (and, asked by
+    field expansion, its insights; `_insights_refusal` has checked the metrics)."""
     status_type, media_type = _SHAPES[post.content_type]
     metrics = sb.world.metrics(post)
     serial = post.post_id.split("_")[1]
@@ -160,6 +195,11 @@ def post_object(post: Post, sb: Emulator, fields: set[str]) -> dict[str, Any]:
     if media_type is not None:
         obj["full_picture"] = post.media_url
         obj["attachments"] = {"data": [_attachment(post, media_type)]}
+    names = graph.expanded_metrics(req) if req is not None else None
+    if names:
+        obj["insights"] = {
+            "data": [graph.insight_entry(post.post_id, n, metrics[INSIGHTS[n]]) for n in names]
+        }
     return {k: v for k, v in obj.items() if k in fields}
 
 

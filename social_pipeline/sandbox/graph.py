@@ -14,11 +14,12 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from social_pipeline.sandbox.protocol import Emulator, RateState, Reply, Request
@@ -61,6 +62,60 @@ class Nodes:
         if post is None:
             return unsupported_get(object_id)
         return Reply(200, self.post(post, sb, requested_fields(req, self.post_default)))
+
+
+@dataclass
+class InsightKnobs:
+    """How one running emulator's Graph insights misbehave, beyond what versions retire.
+
+    `refused_metrics`: (metric, media_product_type, media_type) triples Instagram refuses
+    with (#100) as not supported "for this media product type"; None in a slot matches any.
+    `page_insights_refused`: Facebook answers `insights` on posts with (#10), as for a
+    token without `read_insights`.
+    """
+
+    refused_metrics: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    page_insights_refused: bool = False
+
+
+_KNOBS: WeakKeyDictionary[Any, InsightKnobs] = WeakKeyDictionary()
+
+
+def insight_knobs(sb: Emulator) -> InsightKnobs:
+    """The insight knobs of one emulator (tests turn them: `insight_knobs(sb).x = ...`)."""
+    if sb not in _KNOBS:
+        _KNOBS[sb] = InsightKnobs()
+    return _KNOBS[sb]
+
+
+def version_number(version: str) -> float:
+    """`v22.0` -> 22.0, for "from version N on" rules."""
+    return float(version.lstrip("v"))
+
+
+def insight_entry(object_id: str, name: str, value: int) -> dict[str, Any]:
+    """One lifetime insight as Graph writes it inside `insights.data`."""
+    words = name.replace("_", " ")
+    return {
+        "name": name,
+        "period": "lifetime",
+        "values": [{"value": value}],
+        "title": words.capitalize(),
+        "description": f"Lifetime {words} of this object.",
+        "id": f"{object_id}/insights/{name}/lifetime",
+    }
+
+
+def expanded_metrics(req: Request) -> list[str] | None:
+    """The metrics of `insights.metric(a,b)` in `fields=`; None when insights are not
+    asked, [] for a bare `insights`."""
+    found = _EXPANSION.search(req.query.get("fields", ""))
+    if found is None:
+        return None
+    return [m.strip() for m in (found.group(1) or "").split(",") if m.strip()]
+
+
+_EXPANSION = re.compile(r"(?:^|,)\s*insights(?:\.metric\(([^)]*)\))?")
 
 
 def token_of(req: Request) -> str | None:
@@ -193,33 +248,79 @@ def _minutes_until(reset_at: float, now: float) -> float | int:
     return math.ceil(seconds / 60 * 10_000) / 10_000
 
 
+# Graph meters an app per hour and a Page (Business Use Case) per day; tests shorten both.
+APP_WINDOW_S = 3600.0
+PAGE_WINDOW_S = 86400.0
+USER_WINDOW_S = 3600.0
+
+
 def usage_headers(
-    flavor: Flavor, owner: str, percent: int, reset_at: float, now: float
+    flavor: Flavor,
+    owner: str,
+    page_percent: int,
+    reset_at: float,
+    now: float,
+    app_percent: int = 0,
 ) -> dict[str, str]:
-    """X-App-Usage and X-Business-Use-Case-Usage for a usage level in percent."""
-    eta = _minutes_until(reset_at, now) if percent >= 100 else 0
+    """X-App-Usage (the app's use) and X-Business-Use-Case-Usage (the Page's, with the
+    wait once it is exhausted), in percent."""
+    eta = _minutes_until(reset_at, now) if page_percent >= 100 else 0
     # Calls are what the emulator counts; CPU and time shares stay low, as for cheap reads.
-    usage = {"call_count": percent, "total_cputime": min(percent, 5), "total_time": min(percent, 5)}
+    app = {
+        "call_count": app_percent,
+        "total_cputime": min(app_percent, 5),
+        "total_time": min(app_percent, 5),
+    }
+    usage = {
+        "call_count": page_percent,
+        "total_cputime": min(page_percent, 5),
+        "total_time": min(page_percent, 5),
+    }
     buc = {owner: [{"type": flavor.buc_type, **usage, "estimated_time_to_regain_access": eta}]}
     return {
-        "X-App-Usage": json.dumps(usage, separators=(",", ":")),
+        "X-App-Usage": json.dumps(app, separators=(",", ":")),
         "X-Business-Use-Case-Usage": json.dumps(buc, separators=(",", ":")),
     }
 
 
-def _percent_used(state: RateState) -> int:
+def _percent_used(state: RateState | None) -> int:
+    if state is None:
+        return 0
     if not state.allowed or state.remaining <= 0:
         return 100
     return min(99, 100 * (state.limit - state.remaining) // state.limit)
 
 
-def throttled_reply(flavor: Flavor, owner: str, reset_at: float, now: float) -> Reply:
+def throttled_reply(
+    flavor: Flavor, owner: str, reset_at: float, now: float, app_percent: int = 0
+) -> Reply:
     """Graph's BUC throttling: HTTP 400, error 80001/80002, the wait in the usage header."""
     return error_reply(
         400,
         flavor.throttle_code,
         flavor.throttle_message,
-        headers=usage_headers(flavor, owner, 100, reset_at, now),
+        headers=usage_headers(flavor, owner, 100, reset_at, now, app_percent),
+    )
+
+
+def app_throttled_reply(flavor: Flavor, owner: str, page_percent: int, now: float) -> Reply:
+    """The app's hourly limit, across every token: error 4, X-App-Usage at 100 and no
+    time to regain access (Graph gives none for app throttling)."""
+    return error_reply(
+        400,
+        4,
+        "(#4) Application request limit reached",
+        headers=usage_headers(flavor, owner, page_percent, now, now, 100),
+    )
+
+
+def user_throttled_reply(flavor: Flavor, owner: str, now: float) -> Reply:
+    """One user's (token's) limit across every endpoint: error 17, no time given."""
+    return error_reply(
+        400,
+        17,
+        "(#17) User request limit reached",
+        headers=usage_headers(flavor, owner, 0, now, now),
     )
 
 
@@ -231,13 +332,28 @@ def metered(
     flavor: Flavor,
     build: Callable[[], Reply],
 ) -> Reply:
-    """Count the request against its endpoint's window; throttle it or answer with usage."""
-    state = sb.rate(req, endpoint, token_of(req) or "")
-    if not state.allowed:
-        return throttled_reply(flavor, owner, state.reset_at, req.received_at)
+    """Count the request against the app's, the user's and the Page's limits (and the
+    endpoint-and-token window, reported as the Page's usage); throttle it at the first
+    one exhausted, else answer with the usage headers."""
+    token = token_of(req) or ""
+    now = req.received_at
+    app = sb.limit("app", req, (), APP_WINDOW_S)
+    user = sb.limit("user", req, (token,), USER_WINDOW_S)
+    page = sb.limit("page", req, (owner,), PAGE_WINDOW_S)
+    legacy = sb.rate(req, endpoint, token)
+    # The Page's usage is the more used of its own limit and the endpoint-and-token one.
+    page_state = legacy if page is None or _percent_used(legacy) >= _percent_used(page) else page
+    page_percent = _percent_used(page_state)
+    if app is not None and not app.allowed:
+        return app_throttled_reply(flavor, owner, page_percent, now)
+    if user is not None and not user.allowed:
+        return user_throttled_reply(flavor, owner, now)
+    for state in (page, legacy):
+        if state is not None and not state.allowed:
+            return throttled_reply(flavor, owner, state.reset_at, now, _percent_used(app))
     reply = build()
     reply.headers.update(
-        usage_headers(flavor, owner, _percent_used(state), state.reset_at, req.received_at)
+        usage_headers(flavor, owner, page_percent, page_state.reset_at, now, _percent_used(app))
     )
     return reply
 

@@ -3,13 +3,19 @@
 `/media` has no time filter (the client stops paging at its window's start). Counts the
 feed shows (`like_count`, `comments_count`) are inline; reach, saves, shares and views
 come from `GET /{media-id}/insights`, one call per media, or by field expansion inside
-the listing (`fields=...,insights.metric(reach,saved)`), as on the real API.
+the listing (`fields=...,insights.metric(reach,saved)`) or a `GET /?ids=` look-up of
+media, as on the real API.
+
+Metrics drift with the version: from v22.0 `views` is the view count and `plays` and
+`impressions` are retired; before it reels and videos answer `plays` and feed images and
+albums `impressions`, and `views` is not a metric yet. One metric that does not hold for
+one media of a call fails the whole call with Graph's (#100) wording; tests add more
+refusals per media type with `graph.insight_knobs(sb).refused_metrics`.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,16 +53,23 @@ _INSIGHTS = {
     "profile_visits": None,
     "ig_reels_avg_watch_time": None,
 }
-_DEPRECATED = ("impressions", "plays", "video_views", "clips_replays_count", "engagement")
-# Metrics only some media product types have; any other metric is valid for every media.
-# One media of another type in the call fails the whole call (Airbyte PR #62902).
+# Retired for good, in every version; `plays` and `impressions` from v22.0 on (below).
+_DEPRECATED = ("video_views", "clips_replays_count", "engagement")
+CUTOVER = 22.0  # `views` from this version on; `plays`/`impressions` before it
+_BEFORE_CUTOVER = {"plays": "views", "impressions": "views"}  # metric -> world metric
+# Metrics only some media product types (or media types) have; any other metric is valid
+# for every media. One media of another type in the call fails the whole call (Airbyte
+# PR #62902).
 _PRODUCT_TYPES = {
     "follows": ("FEED", "STORY"),
     "profile_visits": ("FEED", "STORY"),
     "ig_reels_avg_watch_time": ("REELS",),
 }
-# `fields=...,insights.metric(reach,saved)` on `/media` or a media node.
-_EXPANSION = re.compile(r"(?:^|,)\s*insights(?:\.metric\(([^)]*)\))?")
+_MEDIA_TYPES = {
+    "plays": ("VIDEO",),
+    "impressions": ("IMAGE", "CAROUSEL_ALBUM"),
+}
+MAX_IDS = 50
 
 token_of = graph.token_of
 
@@ -67,10 +80,13 @@ def fault_reply(kind: str, req: Request, sb: Emulator, reset_at_epoch: float | N
 
 def handle(req: Request, sb: Emulator) -> Reply:
     route = graph.split_path(req)
-    if route is None or req.method != "GET" or not route[1]:
+    if route is None or req.method != "GET" or not (route[1] or "ids" in req.query):
         return graph.unknown_path(req)
     version, parts = route
     owner = _owner_of(req, sb)
+    if not parts and "ids" in req.query:
+        endpoint = f"GET /{version}/?ids"
+        return graph.metered(req, sb, endpoint, owner, FLAVOR, lambda: _by_ids(req, sb, version))
     if len(parts) == 1:
         endpoint = f"GET /{version}/{{id}}"
         return graph.metered(
@@ -88,7 +104,7 @@ def handle(req: Request, sb: Emulator) -> Reply:
 def _owner_of(req: Request, sb: Emulator) -> str:
     """The IG user a request is about (a media id resolves to its owner), for the BUC key."""
     route = graph.split_path(req)
-    object_id = route[1][0] if route and route[1] else ""
+    object_id = route[1][0] if route and route[1] else req.query.get("ids", "").split(",")[0]
     if sb.world.account(PLATFORM, object_id) is not None:
         return object_id
     post = sb.world.find_post(PLATFORM, object_id) if object_id.isdigit() else None
@@ -109,23 +125,51 @@ def _media(req: Request, sb: Emulator, user_id: str) -> Reply:
     page, has_more = graph.take_page(
         posts, cursor[1] if cursor else None, graph.page_limit(req, 25, MAX_LIMIT)
     )
-    fields = graph.requested_fields(req, ())
-    items = [media_object(p, sb, fields) for p in page]
-    expansion = _EXPANSION.search(req.query.get("fields", ""))
-    if expansion is not None:
-        # Field expansion: each media carries its insights; one refused metric for one
-        # media on the page fails the whole call, as `/insights` does for that media.
-        names = [m.strip() for m in (expansion.group(1) or "").split(",") if m.strip()]
-        refusal = _refusal(names, page)
-        if refusal is not None:
-            return refusal
-        for item, post in zip(items, page, strict=True):
-            item["insights"] = {"data": insight_data(post, sb, names)}
+    refusal, items = _expanded(req, sb, page)
+    if refusal is not None:
+        return refusal
     body: dict[str, Any] = {"data": items}
     paging = graph.paging_block(req, page, has_more)
     if paging:
         body["paging"] = paging
     return Reply(200, body)
+
+
+def _expanded(req: Request, sb: Emulator, posts: list[Post]) -> tuple[Reply | None, list[Any]]:
+    """Media objects with the requested fields and, by field expansion, their insights;
+    one refused metric for one media fails the whole call, as `/insights` does for it."""
+    fields = graph.requested_fields(req, ())
+    items = [media_object(p, sb, fields) for p in posts]
+    names = graph.expanded_metrics(req)
+    if names is not None:
+        version = graph.split_path(req)
+        refusal = _refusal(names, posts, version[0] if version else "v24.0", sb)
+        if refusal is not None:
+            return refusal, []
+        for item, post in zip(items, posts, strict=True):
+            item["insights"] = {"data": insight_data(post, sb, names)}
+    return None, items
+
+
+def _by_ids(req: Request, sb: Emulator, version: str) -> Reply:
+    """`GET /?ids=a,b&fields=...`: media by id (at most 50), each with its requested
+    fields and, by field expansion, insights."""
+    ids = [i for i in req.query["ids"].split(",") if i]
+    if len(ids) > MAX_IDS:
+        return graph.error_reply(
+            400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
+        )
+    posts = {i: sb.world.find_post(PLATFORM, i) for i in ids}
+    missing = [i for i, p in posts.items() if p is None]
+    if missing:
+        return graph.error_reply(
+            400, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
+        )
+    found = [p for p in posts.values() if p is not None]
+    refusal, items = _expanded(req, sb, found)
+    if refusal is not None:
+        return refusal
+    return Reply(200, {post.post_id: item for post, item in zip(found, items, strict=True)})
 
 
 def _insights(req: Request, sb: Emulator, media_id: str) -> Reply:
@@ -134,33 +178,50 @@ def _insights(req: Request, sb: Emulator, media_id: str) -> Reply:
     if post is None:
         return graph.unsupported_get(media_id)
     names = [m for m in req.query.get("metric", "").split(",") if m]
-    refusal = _refusal(names, [post])
+    version = graph.split_path(req)
+    refusal = _refusal(names, [post], version[0] if version else "v24.0", sb)
     if refusal is not None:
         return refusal
     return Reply(200, {"data": insight_data(post, sb, names)})
 
 
-def _refusal(names: list[str], posts: list[Post]) -> Reply | None:
+def _known(version: str) -> dict[str, str | None]:
+    """The metrics `version` knows: `views` from the cut-over, `plays`/`impressions` before."""
+    if graph.version_number(version) >= CUTOVER:
+        return _INSIGHTS
+    return {k: v for k, v in _INSIGHTS.items() if k != "views"} | _BEFORE_CUTOVER
+
+
+def _refusal(names: list[str], posts: list[Post], version: str, sb: Emulator) -> Reply | None:
     """Graph's (#100) for a metric list: missing, retired, unknown, or not for one media's
     product type. The same rule holds for `/insights` and for `insights.metric(...)`."""
     if not names:
         return graph.error_reply(400, 100, "(#100) The parameter metric is required")
+    known = _known(version)
     for index, name in enumerate(names):
-        if name in _DEPRECATED:
+        if name in _DEPRECATED or (name in _BEFORE_CUTOVER and name not in known):
             return graph.error_reply(
                 400,
                 100,
                 f"(#100) Starting from version v22.0 and above, the {name} metric is no longer supported.",
             )
-        if name not in _INSIGHTS:
-            allowed = ", ".join(_INSIGHTS)
+        if name not in known:
+            allowed = ", ".join(known)
             return graph.error_reply(
                 400, 100, f"(#100) metric[{index}] must be one of the following values: {allowed}"
             )
+    refused = graph.insight_knobs(sb).refused_metrics
     for post in posts:
-        product = _SHAPES[post.content_type][1]
+        media_type, product = _SHAPES[post.content_type]
         for name in names:
-            if product not in _PRODUCT_TYPES.get(name, (product,)):
+            if (
+                product not in _PRODUCT_TYPES.get(name, (product,))
+                or media_type not in _MEDIA_TYPES.get(name, (media_type,))
+                or any(
+                    m == name and p in (None, product) and t in (None, media_type)
+                    for m, p, t in refused
+                )
+            ):
                 return graph.error_reply(
                     400,
                     100,
@@ -171,7 +232,7 @@ def _refusal(names: list[str], posts: list[Post]) -> Reply | None:
 
 
 def _value(name: str, metrics: dict[str, int]) -> int:
-    world = _INSIGHTS[name]
+    world = {**_INSIGHTS, **_BEFORE_CUTOVER}[name]
     if world is not None:
         return metrics[world]
     if name == "total_interactions":
@@ -186,17 +247,7 @@ def _value(name: str, metrics: dict[str, int]) -> int:
 def insight_data(post: Post, sb: Emulator, names: list[str]) -> list[dict[str, Any]]:
     """The `data` of a media's insights: one lifetime entry per metric, in the asked order."""
     metrics = sb.world.metrics(post)
-    return [
-        {
-            "name": name,
-            "period": "lifetime",
-            "values": [{"value": _value(name, metrics)}],
-            "title": name.replace("_", " ").capitalize(),
-            "description": f"Lifetime {name.replace('_', ' ')} of this media.",
-            "id": f"{post.post_id}/insights/{name}/lifetime",
-        }
-        for name in names
-    ]
+    return [graph.insight_entry(post.post_id, name, _value(name, metrics)) for name in names]
 
 
 def _shortcode(post: Post) -> str:

@@ -37,6 +37,10 @@ def handle(req: Request, sb: Emulator) -> Reply:
     if req.method != "GET":
         return _error(405, f"Method {req.method} is not supported", 0)
     route, org_part = _route(req.path)
+    # The app's daily quota (every member's token) and the short per-token protection.
+    app = sb.limit("app", req, (), 86400.0)
+    if app is not None and not app.allowed:
+        return _throttled()
     if not sb.rate(req, route or "unknown", token_of(req) or "").allowed:
         return _throttled()
     version = req.headers.get("linkedin-version", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,10 +26,28 @@ class SandboxConfig:
     accounts_per_platform: int = 2
     posts_per_day: float = 2.0
     latency_ms: float = 0.0
-    # Requests allowed per rate-limit window, per platform endpoint and token.
+    # Requests allowed per rate-limit window, per platform endpoint and token (X's
+    # windows; Graph reports it as the Page's Business Use Case usage).
     rate_limit: int = 100_000
     rate_limit_window_s: float = 900.0
     seed: int = 7
+    # Scoped limits, off (None) by default: requests allowed per window, a window
+    # starting with its first request. A window of None is the platform's own.
+    # app: every request of a platform (Graph code 4 and X-App-Usage, YouTube's project
+    # quota, LinkedIn's daily app quota).
+    app_rate_limit: int | None = None
+    app_rate_limit_window_s: float | None = None
+    # page: one Page or IG account, any token (Graph Business Use Case, 80001/80002).
+    page_rate_limit: int | None = None
+    page_rate_limit_window_s: float | None = None
+    # user: one token, every endpoint (Graph code 17).
+    user_rate_limit: int | None = None
+    user_rate_limit_window_s: float | None = None
+    # endpoint: one endpoint, every token, over a sliding window (TikTok's minute).
+    endpoint_rate_limit: int | None = None
+    endpoint_rate_limit_window_s: float | None = None
+    # Only these platforms enforce the scoped limits; empty: every platform that has them.
+    limited_platforms: tuple[str, ...] = ()
 
 
 @dataclass
@@ -120,6 +139,9 @@ class LoggedRequest:
     # The request's headers, lower-case names; an Authorization value is cut to its
     # scheme ("Basic", "Bearer") so the log never holds a credential.
     headers: dict[str, str] = field(default_factory=dict)
+    # When the answer was ready to send (epoch seconds): no client can have seen it
+    # earlier, which is what ordering tests of rate limits compare against.
+    answered_at: float = 0.0
 
 
 class Limiter:
@@ -144,6 +166,43 @@ class Limiter:
         )
 
 
+class WindowCounter:
+    """Windows per key that start with their first request (`sliding`: a rolling window).
+
+    A fixed window counts refused requests too, as platforms do; a sliding one counts
+    only what it let through, so it frees a slot `window_s` after each accepted request.
+    """
+
+    def __init__(self, limit: int, window_s: float, *, sliding: bool = False) -> None:
+        self.limit, self.window_s, self.sliding = limit, window_s, sliding
+        self._fixed: dict[tuple[str, ...], tuple[float, int]] = {}
+        self._times: dict[tuple[str, ...], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: tuple[str, ...], now: float) -> RateState:
+        with self._lock:
+            if self.sliding:
+                return self._slide(key, now)
+            start, used = self._fixed.get(key, (now, 0))
+            if now >= start + self.window_s:
+                start, used = now, 0
+            used += 1
+            self._fixed[key] = (start, used)
+        return RateState(
+            used <= self.limit, self.limit, max(0, self.limit - used), start + self.window_s
+        )
+
+    def _slide(self, key: tuple[str, ...], now: float) -> RateState:
+        times = self._times.setdefault(key, deque())
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        allowed = len(times) < self.limit
+        if allowed:
+            times.append(now)
+        reset = times[0] + self.window_s if len(times) >= self.limit else now
+        return RateState(allowed, self.limit, self.limit - len(times), reset)
+
+
 class Emulator(Protocol):
     """What a platform module may ask of the running emulator (`server.Sandbox`)."""
 
@@ -151,6 +210,13 @@ class Emulator(Protocol):
     config: SandboxConfig
 
     def rate(self, req: Request, endpoint: str, token: str) -> RateState: ...
+
+    def limit(
+        self, scope: str, req: Request, key: tuple[str, ...], default_window_s: float
+    ) -> RateState | None:
+        """Count `req` against the `scope` limit of `key` (the platform is added);
+        None when that limit is off."""
+        ...
 
     def account_for_token(self, platform: str, token: str | None) -> str | None: ...
 

@@ -46,6 +46,7 @@ from social_pipeline.sandbox.protocol import (
     Reply,
     Request,
     SandboxConfig,
+    WindowCounter,
 )
 from social_pipeline.sandbox.world import World
 
@@ -77,6 +78,7 @@ class Sandbox:
             clock=clock or (lambda: datetime.now(UTC)),
         )
         self.limiter = Limiter(self.config.rate_limit, self.config.rate_limit_window_s)
+        self._scoped: dict[tuple[str, float], WindowCounter] = {}
         self.faults: list[Fault] = []
         self.revoked: set[str] = set()
         # Which account a token belongs to, for APIs that know the user from the token
@@ -210,6 +212,22 @@ class Sandbox:
     def rate(self, req: Request, endpoint: str, token: str) -> RateState:
         return self.limiter.hit(req.platform, endpoint, token, req.received_at)
 
+    def limit(
+        self, scope: str, req: Request, key: tuple[str, ...], default_window_s: float
+    ) -> RateState | None:
+        """Count `req` against a scoped limit (SandboxConfig's `<scope>_rate_limit`)."""
+        allowed = getattr(self.config, f"{scope}_rate_limit")
+        limited = self.config.limited_platforms
+        if allowed is None or (limited and req.platform not in limited):
+            return None
+        window = getattr(self.config, f"{scope}_rate_limit_window_s") or default_window_s
+        with self._lock:
+            counter = self._scoped.get((scope, window))
+            if counter is None:
+                counter = WindowCounter(allowed, window, sliding=scope == "endpoint")
+                self._scoped[(scope, window)] = counter
+        return counter.hit((req.platform, *key), req.received_at)
+
     # -- dispatch ---------------------------------------------------------------------
 
     def dispatch(self, req: Request) -> Reply:
@@ -328,6 +346,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                         received,
                         reply.status,
                         _loggable_headers(req.headers),
+                        time.time(),
                     )
                 )
             payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()

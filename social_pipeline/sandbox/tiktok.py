@@ -61,6 +61,10 @@ def handle(req: Request, sb: Emulator) -> Reply:
     endpoint = _ROUTES.get((req.method, req.path))
     if endpoint is None:
         return _error(404, "invalid_params", "The requested API path is not found.")
+    # Each endpoint's minute is counted for the whole app (every token), sliding.
+    app_wide = sb.limit("endpoint", req, (endpoint,), 60.0)
+    if app_wide is not None and not app_wide.allowed:
+        return fault_reply("rate_limit", req, sb, None)
     if not sb.rate(req, endpoint, token_of(req) or "").allowed:
         return fault_reply("rate_limit", req, sb, None)
     account = _account(req, sb)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -103,6 +104,24 @@ class SandboxAccount:
     daily_growth: float
 
 
+@dataclass(frozen=True)
+class Removal:
+    """A post gone from `at` until `until` (None: for good).
+
+    `still_listed`: made private rather than deleted. The account's listing still carries
+    it (YouTube's uploads playlist does) but look-ups by id leave it out.
+    """
+
+    at: datetime
+    until: datetime | None = None
+    still_listed: bool = False
+
+    def hides(self, moment: datetime, *, listing: bool) -> bool:
+        if not (self.at <= moment and (self.until is None or moment < self.until)):
+            return False
+        return not (listing and self.still_listed)
+
+
 @dataclass
 class World:
     """The synthetic world. `clock` is when metrics are observed (freeze it in tests)."""
@@ -128,6 +147,11 @@ class World:
         self._by_prefix: dict[tuple[str, str], str] = {
             (p, _post_id(p, a, 0)[: -_SEQ_WIDTH[p]]): a for (p, a) in self._accounts
         }
+        # Posts deleted or made private by a test; the emulator's threads read it while a
+        # test writes it, so writes swap in a new dict under the lock and reads take
+        # whichever dict is current (one atomic attribute read).
+        self._removed: dict[tuple[str, str], Removal] = {}
+        self._removals_lock = threading.Lock()
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -158,12 +182,14 @@ class World:
         self, platform: str, account_id: str, start: datetime, end: datetime
     ) -> Iterator[Post]:
         """Posts with start <= created_at < end that exist by now, newest first."""
-        end = min(end, self.clock())
+        now = self.clock()
+        end = min(end, now)
         start = max(start, datetime.combine(HISTORY_START, time.min, tzinfo=UTC))
+        removed = self._removed
         day = end.date()
         while day >= start.date():
             for post in reversed(self.posts_on_day(platform, account_id, day)):
-                if start <= post.created_at < end:
+                if start <= post.created_at < end and not _hidden(removed, post, now, True):
                     yield post
             day -= timedelta(days=1)
 
@@ -173,8 +199,38 @@ class World:
         return int(days * self.posts_per_day)
 
     def find_post(self, platform: str, post_id: str) -> Post | None:
-        """The post with this id, by decoding the day and index encoded in it."""
-        return _decode_post(self, platform, post_id)
+        """The post with this id, by decoding the day and index encoded in it.
+
+        None for a post deleted or made private (`remove_post`) as of now.
+        """
+        post = _decode_post(self, platform, post_id)
+        if post is None or _hidden(self._removed, post, self.clock(), False):
+            return None
+        return post
+
+    def remove_post(
+        self, platform: str, post_id: str, at: datetime | None = None, *, still_listed: bool = False
+    ) -> None:
+        """Delete a post from `at` on (default: now): listings and look-ups leave it out.
+
+        `still_listed=True` makes it private instead: the account's listing still carries
+        it (a private video stays in YouTube's uploads playlist) but look-ups by id
+        (`videos.list`, `GET /2/tweets?ids=`, ...) leave it out.
+        """
+        removal = Removal(at or self.clock(), still_listed=still_listed)
+        with self._removals_lock:
+            self._removed = {**self._removed, (platform, post_id): removal}
+
+    def restore_post(self, platform: str, post_id: str, at: datetime | None = None) -> None:
+        """Bring a removed post back from `at` on (default: now), as if made public again."""
+        with self._removals_lock:
+            removal = self._removed.get((platform, post_id))
+            if removal is not None:
+                until = at or self.clock()
+                self._removed = {
+                    **self._removed,
+                    (platform, post_id): Removal(removal.at, until, removal.still_listed),
+                }
 
     def metrics(self, post: Post, at: datetime | None = None) -> dict[str, int]:
         """Engagement as of `at`: grows fast on day one, then flattens (log curve)."""
@@ -242,6 +298,13 @@ def _posts_on_day(
             )
         )
     return tuple(posts)
+
+
+def _hidden(
+    removed: dict[tuple[str, str], Removal], post: Post, moment: datetime, listing: bool
+) -> bool:
+    removal = removed.get((post.platform, post.post_id)) if removed else None
+    return removal is not None and removal.hides(moment, listing=listing)
 
 
 _SEQ_WIDTH = {"facebook": 1, "instagram": 8, "x": 8, "linkedin": 8, "youtube": 6, "tiktok": 9}

@@ -40,6 +40,10 @@ def handle(req: Request, sb: Emulator) -> Reply:
     route = {"channels": _channels, "playlistItems": _playlist_items, "videos": _videos}.get(
         resource
     )
+    # The Cloud project's quota, shared by every key and token (a day unless shortened).
+    project = sb.limit("app", req, (), 86400.0)
+    if project is not None and not project.allowed:
+        return _throttled(project.reset_at - req.received_at)
     state = sb.rate(req, resource if route else "unknown", token_of(req) or "")
     if not state.allowed:
         return _throttled(state.reset_at - req.received_at)

@@ -34,12 +34,21 @@ def dead_letter_path(data_dir: Path, letter: DeadLetter) -> Path:
 
 
 def write_dead_letters(data_dir: Path, letters: Iterable[DeadLetter]) -> list[DeadLetter]:
-    """Record dead letters; returns those that are new (already-recorded ones are kept)."""
+    """Record dead letters; returns those that are new (already-recorded ones are kept).
+
+    A letter is the same one while its last failed attempt is: an account that failed
+    its way to a dead letter again after a replay or a success is a new letter.
+    """
     new = []
     for letter in letters:
         path = dead_letter_path(data_dir, letter)
-        if path.exists() and json.loads(path.read_text())["attempts"] == letter.attempts:
-            continue
+        if path.exists():
+            kept = json.loads(path.read_text())
+            if (kept["attempts"], kept["last_attempt_at"]) == (
+                letter.attempts,
+                letter.last_attempt_at,
+            ):
+                continue
         atomic_write_bytes(path, json.dumps(asdict(letter), indent=1).encode())
         new.append(letter)
     return new

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, POSTS, QUARANTINE
+from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, GAPS, POSTS, QUARANTINE
 from social_pipeline.storage.files import atomic_write_bytes
 from social_pipeline.storage.lake_records import COLLECTION_JOBS, RATE_LIMITS
 
@@ -29,6 +29,7 @@ LAKE_TABLES: dict[str, dict[str, pl.DataType]] = {
     "engagement_snapshots": ENGAGEMENT,
     "follower_snapshots": FOLLOWERS,
     "quarantine": QUARANTINE,
+    "gaps": GAPS,
     "collection_jobs": COLLECTION_JOBS,
     "rate_limits": RATE_LIMITS,
 }
@@ -40,6 +41,7 @@ _DAY_COLUMNS = {
     "engagement_snapshots": "snapshot_date",
     "follower_snapshots": "snapshot_date",
     "quarantine": "snapshot_date",
+    "gaps": "snapshot_date",
     "collection_jobs": "partition_date",
 }
 

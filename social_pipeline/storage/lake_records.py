@@ -37,6 +37,8 @@ COLLECTION_JOBS: dict[str, pl.DataType] = {
 RATE_LIMITS: dict[str, pl.DataType] = {
     "platform": pl.String(),
     "endpoint": pl.String(),
+    "scope": pl.String(),  # app, endpoint, user, endpoint_user or page (clients/limits.py)
+    "account_id": pl.String(),  # for the per-account scopes; NULL for app and endpoint
     "limit": pl.Int64(),
     "remaining": pl.Int64(),
     "reset_at": UTC_TS,

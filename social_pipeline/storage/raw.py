@@ -2,7 +2,8 @@
 
     <data>/raw/<platform>/date=<D>/<account>.jsonl.gz     header line, then one page per line
     <data>/raw/<platform>/date=<D>/_jobs/<job_id>.json    one record per collection attempt
-    <data>/raw/<platform>/date=<D>/_rate_limits.jsonl     latest window seen per endpoint
+    <data>/raw/<platform>/date=<D>/_rate_limits.jsonl     latest window seen per endpoint,
+                                                           scope and account
     <data>/raw/<platform>/date=<D>/_partial/<account>.jsonl.gz  a failed retry's pages, kept
                                                            beside an earlier complete pull
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,12 @@ def read_pulls(data_dir: Path, platform: str, day: date) -> list[RawPull]:
                 job_id=header["job_id"],
                 records=records,
                 path=path,
+                complete=header.get("status", "success") == "success",
+                listed_from=(
+                    datetime.fromisoformat(header["listed_from"])
+                    if header.get("listed_from")
+                    else None
+                ),
             )
         )
     return pulls
@@ -126,7 +133,37 @@ def read_rate_limits(data_dir: Path, platform: str, day: date) -> list[dict[str,
     path = partition_dir(data_dir, platform, day) / "_rate_limits.jsonl"
     if not path.exists():
         return []
+    return _rate_limit_lines(path)
+
+
+def _rate_limit_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def rate_limit_key(window: dict[str, Any]) -> tuple[str, str, str]:
+    """What a stored window is the latest of: (endpoint, scope, account)."""
+    return (window["endpoint"], window.get("scope") or "", window.get("account_id") or "")
+
+
+def recent_rate_limits(
+    data_dir: Path, platform: str, *, within: timedelta = timedelta(days=2)
+) -> list[dict[str, Any]]:
+    """The latest stored window per endpoint, scope and account, across the platform's days.
+
+    Only files written within `within` are read: a window whose reset is still ahead was
+    seen lately (the longest, the daily quotas, reset within a day), whichever collection
+    day's folder the run that saw it wrote to.
+    """
+    cutoff = datetime.now().timestamp() - within.total_seconds()
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in (data_dir / "raw" / platform).glob("date=*/_rate_limits.jsonl"):
+        if path.stat().st_mtime < cutoff:
+            continue
+        for window in _rate_limit_lines(path):
+            key = rate_limit_key(window)
+            if key not in latest or window["observed_at"] >= latest[key]["observed_at"]:
+                latest[key] = window
+    return list(latest.values())
 
 
 def collected_accounts(data_dir: Path) -> set[str]:

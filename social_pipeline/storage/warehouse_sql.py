@@ -162,9 +162,12 @@ TABLES: list[tuple[str, str, str]] = [
     ),
     (
         "api_rate_limits",
-        "The latest observed quota window per platform endpoint.",
+        "The latest observed quota window per platform endpoint, scope and account.",
         _latest_in_lake(
-            "platform, endpoint", "rate_limits", "observed_at DESC NULLS LAST", "platform, endpoint"
+            "platform, endpoint, scope, account_id",
+            "rate_limits",
+            "observed_at DESC NULLS LAST",
+            "platform, endpoint, scope, account_id",
         ),
     ),
     (
@@ -176,10 +179,86 @@ FROM lake_quarantine
 ORDER BY snapshot_date, platform, account_id, _file, _row
 """,
     ),
+    (
+        "data_gaps",
+        "What a collection day could not give, one row per gap: a metric the platform "
+        "refused (unavailable_metric), a post it stopped returning (post_unavailable, with "
+        "last_seen), a field its response lacked (missing_field).",
+        """
+SELECT * EXCLUDE (_file, _row)
+FROM lake_gaps
+ORDER BY snapshot_date, platform, account_id, kind, post_id NULLS FIRST, field, _file, _row
+""",
+    ),
 ]
 
 # (view, comment, SELECT). Views read the tables above, so they need no rebuild of their own.
 VIEWS: list[tuple[str, str, str]] = [
+    (
+        "post_tombstones",
+        "Posts the platform stopped returning, one row per post: the last day it was "
+        "returned (for a post a metrics look-up left out, the last day its engagement was "
+        "read; NULL if never) and the latest day it was found missing. A post whose "
+        "engagement is read again after that day (made public again) is not listed.",
+        """
+WITH gone AS (
+    SELECT
+        platform,
+        account_id,
+        post_id,
+        max(last_seen) AS last_seen,
+        max(snapshot_date) AS missing_on,
+        arg_max(detail, snapshot_date) AS detail
+    FROM data_gaps
+    WHERE kind = 'post_unavailable'
+    GROUP BY platform, account_id, post_id
+),
+read AS (
+    -- When its numbers were read: read_on, for a row an age-tiered day carried forward.
+    SELECT
+        g.platform,
+        g.post_id,
+        max(coalesce(e.read_on, e.snapshot_date))
+            FILTER (WHERE coalesce(e.read_on, e.snapshot_date) < g.missing_on) AS read_before,
+        max(coalesce(e.read_on, e.snapshot_date))
+            FILTER (WHERE coalesce(e.read_on, e.snapshot_date) > g.missing_on) AS read_after
+    FROM gone AS g
+    JOIN engagement_snapshots AS e USING (platform, post_id)
+    GROUP BY g.platform, g.post_id
+)
+SELECT
+    g.platform,
+    g.account_id,
+    g.post_id,
+    coalesce(g.last_seen, r.read_before) AS last_seen,
+    g.missing_on,
+    g.detail
+FROM gone AS g
+LEFT JOIN read AS r USING (platform, post_id)
+WHERE r.read_after IS NULL
+ORDER BY g.platform, g.account_id, g.post_id
+""",
+    ),
+    (
+        "unavailable_metrics",
+        "Metrics a platform refused, per platform, API version, media type and metric: "
+        "how many posts, and the first and latest day it happened.",
+        """
+SELECT
+    platform,
+    api_version,
+    media_type,
+    field AS metric,
+    count(DISTINCT post_id) AS posts,
+    min(snapshot_date) AS first_seen,
+    max(snapshot_date) AS last_seen,
+    arg_max(detail, snapshot_date) AS detail
+FROM data_gaps
+WHERE kind = 'unavailable_metric'
+GROUP BY ALL
+ORDER BY platform, api_version, media_type, metric
+""",
+    ),
     (
         "follower_growth",
         "Followers per account and day, with the change since the previous snapshot.",

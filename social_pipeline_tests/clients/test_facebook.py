@@ -10,6 +10,9 @@ import pytest
 
 from social_pipeline.clients.errors import RateLimited
 from social_pipeline.core.window import CollectionWindow
+from social_pipeline.sandbox import facebook as sandbox_facebook
+from social_pipeline.sandbox import graph as sandbox_graph
+from social_pipeline.sandbox.protocol import Emulator, Reply, Request
 from social_pipeline.sandbox.server import Fault, Sandbox
 from social_pipeline_tests import helpers
 
@@ -69,6 +72,48 @@ def test_metrics_refresh_asks_for_fifty_posts_per_call(busy: Sandbox) -> None:
     fields = pages[0].body[ids[0]]
     assert fields["reactions"]["summary"]["total_count"] == busy.world.metrics(post)["likes"]
     assert fields["comments"]["summary"]["total_count"] == busy.world.metrics(post)["comments"]
+
+
+def test_post_insights_refused_on_a_later_page_ask_it_again_from_its_cursor(
+    busy: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusal = sandbox_facebook._insights_refusal
+
+    def refused_after_the_first_page(req: Request, sb: Emulator) -> Reply | None:
+        if "after" in req.query and "insights" in req.query.get("fields", ""):
+            return sandbox_graph.error_reply(403, 10, "(#10) Requires read_insights")
+        return refusal(req, sb)
+
+    monkeypatch.setattr(sandbox_facebook, "_insights_refusal", refused_after_the_first_page)
+    client = helpers.make_client(busy, P)
+    pages, listed = helpers.listed_in_window(client, busy, CollectionWindow(DAY))
+
+    assert len(listed) == 224  # every post once, though page two was asked twice
+    assert [r.status for r in busy.requests_for(P, "/posts")] == [200, 403, 200, 200]
+    assert not pages[0].notes and "insights" in pages[0].body["data"][0]
+    for page in pages[1:]:
+        assert {n["post_id"] for n in page.notes} == set(page.post_ids)
+        assert {n["field"] for n in page.notes} == {
+            "post_media_view",
+            "post_total_media_view_unique",
+            "post_clicks",
+        }
+
+
+def test_a_metrics_refresh_carries_post_insights(sandbox: Sandbox) -> None:
+    client = helpers.make_client(sandbox, P)
+    ids = helpers.world_post_ids(sandbox, P, CollectionWindow(DAY))[:3]
+    (page,) = client.fetch_metrics(ids)
+
+    post = sandbox.world.find_post(P, ids[0])
+    assert post is not None
+    insights = {e["name"]: e["values"][0]["value"] for e in page.body[ids[0]]["insights"]["data"]}
+    world = sandbox.world.metrics(post)
+    assert insights == {
+        "post_media_view": world["views"],
+        "post_total_media_view_unique": world["reach"],
+        "post_clicks": world["clicks"],
+    }
 
 
 def test_a_rate_limit_answer_is_waited_out_before_the_next_request(sandbox: Sandbox) -> None:

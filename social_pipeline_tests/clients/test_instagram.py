@@ -47,24 +47,33 @@ def test_media_newer_than_the_window_are_received_but_not_listed(busy: Sandbox) 
     assert newer and not set(newer) & set(first.post_ids)
 
 
-def test_insights_are_read_with_one_call_per_media(busy: Sandbox) -> None:
+def test_media_known_by_id_only_are_read_fifty_per_call(busy: Sandbox) -> None:
     client = helpers.make_client(busy, P)
+    ids = helpers.world_post_ids(busy, P, CollectionWindow(DAY))[:120]
+    pages = list(client.fetch_metrics(ids))
+
+    requests = busy.requests_for(P)
+    assert [len(r.query["ids"].split(",")) for r in requests] == [50, 50, 20]
+    assert {r.query["fields"] for r in requests} == {
+        "id,media_type,media_product_type,insights.metric(reach,saved,shares,views)"
+    }
+    values = {e["name"]: e["values"][0]["value"] for e in pages[0].body[ids[0]]["insights"]["data"]}
+    assert values == _world_insights(busy, ids[0])
+
+
+def test_insights_are_read_one_call_per_media_once_the_expansion_is_refused(
+    busy: Sandbox,
+) -> None:
+    client = helpers.make_client(busy, P)
+    client.expansion_refused = True
     ids = helpers.world_post_ids(busy, P, CollectionWindow(DAY))[:7]
     pages = list(client.fetch_metrics(ids))
 
     requests = busy.requests_for(P, "/insights")
     assert [r.path for r in requests] == [f"/v24.0/{i}/insights" for i in ids]
     assert {r.query["metric"] for r in requests} == {"reach,saved,shares,views"}
-    post = busy.world.find_post(P, ids[0])
-    assert post is not None
     values = {m["name"]: m["values"][0]["value"] for m in pages[0].body["data"]}
-    metrics = busy.world.metrics(post)
-    assert values == {
-        "reach": metrics["reach"],
-        "saved": metrics["saves"],
-        "shares": metrics["shares"],
-        "views": metrics["views"],
-    }
+    assert values == _world_insights(busy, ids[0])
 
 
 def _world_insights(sandbox: Sandbox, media_id: str) -> dict[str, int]:
@@ -156,6 +165,7 @@ def test_media_whose_insights_are_refused_is_recorded_and_skipped(sandbox: Sandb
 
 def test_a_rate_limit_on_insights_is_waited_out_before_the_next_request(sandbox: Sandbox) -> None:
     client = helpers.make_client(sandbox, P)
+    client.expansion_refused = True  # insights per media
     ids = helpers.world_post_ids(sandbox, P, CollectionWindow(date(2026, 11, 20)))[:2]
     sandbox.inject(Fault("rate_limit", platform=P, path_contains="/insights", reset_in=1.5))
     pages = list(client.fetch_metrics(ids))

@@ -159,7 +159,8 @@ def test_a_collection_failing_past_the_limit_becomes_a_dead_letter_and_replay_co
 
     [retry] = evaluate(d, "retry_failed_collections").run_requests
     assert retry.run_key == f"retry:linkedin:{TODAY}:{victim}:2"
-    assert run_request(d, retry).success  # attempt 2 fails again: the token is still revoked
+    # Attempt 2 fails again (the token is still revoked): a run that collected nothing fails.
+    assert not run_request(d, retry).success
 
     tick = evaluate(d, "retry_failed_collections")
     assert tick.run_requests == []

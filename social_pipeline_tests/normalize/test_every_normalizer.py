@@ -21,7 +21,14 @@ WINDOW = CollectionWindow(date(2026, 11, 20))
 # The engagement columns each platform reports, with the world metric each must equal.
 # YouTube's likes are in test_youtube: a video may hide them.
 REPORTED = {
-    "facebook": {"likes": "likes", "comments": "comments", "shares": "shares"},
+    "facebook": {
+        "likes": "likes",
+        "comments": "comments",
+        "shares": "shares",
+        "views": "views",  # post insights by field expansion
+        "reach": "reach",
+        "clicks": "clicks",
+    },
     "instagram": {
         "likes": "likes",
         "comments": "comments",
@@ -51,7 +58,7 @@ REPORTED = {
 }
 # The engagement columns a platform cannot fill: NULL, never a 0 that reads as a measurement.
 UNREPORTED = {
-    "facebook": ["views", "saves", "impressions", "reach", "clicks", "engagement_rate"],
+    "facebook": ["saves", "impressions", "engagement_rate"],
     "instagram": ["impressions", "clicks", "interactions", "engagement_rate"],
     "x": ["reach", "clicks"],
     "linkedin": ["views", "saves"],
