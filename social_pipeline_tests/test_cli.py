@@ -104,7 +104,17 @@ def test_the_sandbox_command_serves_the_six_apis_for_other_processes() -> None:
         )
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            status = Path(f"/proc/{server.pid}/status")
+            signals = [
+                line.strip()
+                for line in (status.read_text().splitlines() if status.exists() else [])
+                if line.startswith(("State", "Sig"))
+            ]
+            server.kill()
+            raise AssertionError(f"the emulator ignored SIGTERM for 30 s: {signals}") from None
 
 
 def test_dagster_asset_materialize_collects_a_day_from_any_server_speaking_the_apis(

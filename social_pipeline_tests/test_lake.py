@@ -214,4 +214,4 @@ def test_rate_limit_windows_round_trip_through_the_lake(tmp_path: Path) -> None:
     back = lake.read_table(tmp_path, "rate_limits")
     assert back.equals(frame)
     assert back["observed_at"].to_list()[0] == datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
-    assert back.row(1, named=True)["limit"] is None
+    assert back.row(1, named=True)["quota_limit"] is None

@@ -113,7 +113,7 @@ def test_two_days_land_every_served_post_once_with_the_served_numbers(
     jobs = d.table("SELECT partition_date, status, api_calls FROM data_collection_jobs")
     assert jobs.height == 2 * 12 and set(jobs["status"]) == {"success"}
     assert (jobs["api_calls"] > 0).all()
-    limits = d.table('SELECT platform, endpoint, "limit", remaining FROM api_rate_limits')
+    limits = d.table("SELECT platform, endpoint, quota_limit, remaining FROM api_rate_limits")
     assert "x" in set(limits["platform"])
 
 

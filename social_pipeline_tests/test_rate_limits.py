@@ -423,3 +423,21 @@ def test_scopes_cover_what_they_say_and_nothing_else() -> None:
     held = limits.blocking("GET /e", "9")
     assert held is not None and held.scope == "app"
     assert limits.blocks() and not RateLimitCoordinator("x").blocks()
+
+
+def test_the_raw_asset_reports_rate_limit_waits_per_scope(
+    deployment: helpers.Deployment,
+) -> None:
+    d = deployment
+    victim = d.sandbox.world.accounts("facebook")[0].account_id
+    d.sandbox.inject(
+        Fault("rate_limit", platform="facebook", path_contains=f"/{victim}", reset_in=0.5)
+    )
+    day = datetime(2026, 11, 19, tzinfo=UTC).date()
+    result = d.materialize(day, "raw_facebook")
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["rate_limit_waits_page"].value == 1
+    assert "rate_limit_waits_app" not in metadata
+    assert metadata["accounts_ok"].value == 2

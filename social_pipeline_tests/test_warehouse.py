@@ -24,6 +24,7 @@ DAY2 = date(2026, 11, 20)
 DAY3 = date(2026, 11, 21)
 
 TABLES = [
+    "accounts",
     "social_posts",
     "post_engagement_metrics",
     "engagement_snapshots",
@@ -99,7 +100,7 @@ CONTRACT = {
     "api_rate_limits": {
         "platform": "VARCHAR",
         "endpoint": "VARCHAR",
-        "limit": "BIGINT",
+        "quota_limit": "BIGINT",
         "remaining": "BIGINT",
         "reset_at": "TIMESTAMP WITH TIME ZONE",
         "observed_at": "TIMESTAMP WITH TIME ZONE",
@@ -202,7 +203,7 @@ def write_day(data_dir: Path, day: date, *, edited: bool = False) -> None:
         {
             "platform": "x",
             "endpoint": "/2/users/:id/tweets",
-            "limit": 900,
+            "quota_limit": 900,
             "remaining": 900 - (day - DAY1).days,
             "reset_at": at(day, 23).isoformat(),
             "observed_at": at(day, 22).isoformat(),
@@ -298,7 +299,8 @@ def test_latest_state_tables_pick_the_newest_day(data_dir: Path) -> None:
         ("ig1", 50),
     ]
     assert rows(
-        data_dir, 'SELECT platform, endpoint, "limit", remaining, observed_at FROM api_rate_limits'
+        data_dir,
+        "SELECT platform, endpoint, quota_limit, remaining, observed_at FROM api_rate_limits",
     ) == [("x", "/2/users/:id/tweets", 900, 899, at(DAY2, 22))]
     assert rows(data_dir, "SELECT media_urls FROM social_posts WHERE post_id = 'q1'") == [
         (["https://cdn.example.test/q1.jpg"],)
@@ -365,7 +367,7 @@ def test_rebuilding_or_rerunning_a_lake_day_gives_identical_tables(
 
 
 def test_follower_growth_and_daily_summary(data_dir: Path) -> None:
-    warehouse.build_warehouse(data_dir)
+    warehouse.build_warehouse(data_dir, [("x", "a1", "Acme on X")])
     assert rows(
         data_dir,
         "SELECT snapshot_date, followers, followers_change, followers_change_pct FROM follower_growth WHERE account_id = 'a1'",
@@ -378,6 +380,7 @@ def test_follower_growth_and_daily_summary(data_dir: Path) -> None:
         "snapshot_date": DAY2,
         "platform": "x",
         "account_id": "a1",
+        "account_name": "Acme on X",
         "followers": 110,
         "followers_change": 10,
         "posts_published": 1,  # p2, created on DAY2

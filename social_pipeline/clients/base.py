@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -188,6 +188,29 @@ class PlatformClient(ABC):
             error=str(exc),
             body_text=exc.body_text,
         )
+
+
+def unreturned(
+    asked: Sequence[str],
+    returned: Collection[Any],
+    detail: str | Mapping[str, str],
+    api_version: str | None = None,
+) -> list[dict[str, Any]]:
+    """`post_unavailable` notes for ids a batch look-up was asked for and did not return.
+
+    `detail` says why, for all of them or per id (ids it does not name get no detail).
+    """
+    version = {"api_version": api_version} if api_version else {}
+    return [
+        {
+            "kind": "post_unavailable",
+            "post_id": post_id,
+            **version,
+            "detail": detail if isinstance(detail, str) else detail.get(post_id),
+        }
+        for post_id in asked
+        if post_id not in returned
+    ]
 
 
 def batches(items: Sequence[str], size: int) -> Iterator[list[str]]:

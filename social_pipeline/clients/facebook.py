@@ -34,14 +34,16 @@ POST_FIELDS = (
     "attachments{media_type,url,media,subattachments}," + ENGAGEMENT_FIELDS
 )
 METRIC_FIELDS = "id,created_time," + ENGAGEMENT_FIELDS
-PROFILE_FIELDS = "followers_count,fan_count,name"
+# `username` and `link` name the Page for the warehouse's `accounts` table.
+PROFILE_FIELDS = "followers_count,fan_count,name,username,link"
 
 
 class FacebookClient(GraphClient):
     platform = "facebook"
     metrics_in_listing = True
     ids_per_call: ClassVar[int] = 50  # Graph's maximum for `?ids=`
-    # `GET /{page-id}?fields=followers_count,fan_count,name`: follows and Page likes.
+    # `GET /{page-id}?fields=followers_count,fan_count,name,username,link`: follows, Page
+    # likes, and who the Page is.
     profile_node = "page-id"
     profile_fields = PROFILE_FIELDS
 

@@ -34,7 +34,7 @@ MEDIA_FIELDS = (
     "id,caption,media_type,media_product_type,media_url,thumbnail_url,permalink,timestamp,"
     "like_count,comments_count,children{media_url}"
 )
-PROFILE_FIELDS = "followers_count,follows_count,media_count,username"
+PROFILE_FIELDS = "followers_count,follows_count,media_count,username,name"
 IDS_PER_CALL = 50  # Graph's maximum for `?ids=`
 ABSENT = "asked for, but Graph's answer did not carry it (no data yet for this media)"
 
@@ -44,7 +44,7 @@ class InstagramClient(GraphClient):
     # Likes and comments are inline; reach, saves, shares and views come by field
     # expansion, the rest by `fetch_metrics` for the media that still need them.
     metrics_in_listing = False
-    # `GET /{ig-user-id}?fields=followers_count,follows_count,media_count,username`.
+    # `GET /{ig-user-id}?fields=followers_count,follows_count,media_count,username,name`.
     profile_node = "ig-user-id"
     profile_fields = PROFILE_FIELDS
 

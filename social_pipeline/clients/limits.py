@@ -73,7 +73,7 @@ class RateLimitWindow:
             "endpoint": self.endpoint,
             "scope": self.scope,
             "account_id": self.account_id,
-            "limit": self.limit,
+            "quota_limit": self.limit,
             "remaining": self.remaining,
             "reset_at": self.reset_at.isoformat() if self.reset_at else None,
             "observed_at": self.observed_at.isoformat(),

@@ -4,7 +4,8 @@ Quirks handled here: every call carries `LinkedIn-Version` (monthly versions ret
 about a year, so it is a setting) and `X-Restli-Protocol-Version: 2.0.0`; URNs travel
 URL-encoded, and lists use the Rest.li `List(a,b)` syntax whose brackets and commas must
 stay literal; the posts finder has no time filter; the quota is daily and its 429 says
-nothing about when it resets (00:00 UTC).
+nothing about when it resets (00:00 UTC); posts name their images by URN, so the image
+URNs of a day's posts are resolved to download URLs by the Images API, in batches.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from urllib.parse import quote
 from requests import Response
 
 import social_pipeline.clients.errors as errors
-from social_pipeline.clients.base import PlatformClient, RawPage, batches
+from social_pipeline.clients.base import PlatformClient, RawPage, batches, unreturned
 from social_pipeline.clients.http import ApiResponse, ApiSession, Verbatim
-from social_pipeline.core.window import CollectionWindow
+from social_pipeline.core.window import CollectionWindow, RefreshPlan
 
 # LinkedIn serves each monthly version for about a year (202510 retired 2026-10-15, see
 # platform-apis.md §8). 202610 is released and, as of 2026-11, supported until about
@@ -29,12 +30,15 @@ DEFAULT_VERSION = "202610"
 PROFILE = "GET /rest/networkSizes/{id}"
 POSTS = "GET /rest/posts"
 SHARE_STATS = "GET /rest/organizationalEntityShareStatistics"
+IMAGES = "GET /rest/images"
+IMAGE_URN = "urn:li:image:"
 
 
 class LinkedInClient(PlatformClient):
     platform = "linkedin"
     page_size = 100  # posts per page (the finder's maximum)
     stats_batch = 50  # shares per statistics call
+    images_batch = 50  # image URNs per Images API call (kept well inside URL length limits)
 
     def __init__(
         self, http: ApiSession, account_id: str, token: str, *, api_version: str = DEFAULT_VERSION
@@ -139,16 +143,82 @@ class LinkedInClient(PlatformClient):
                 if isinstance(e, dict)
             }
             page = RawPage.from_response("metrics", response)
+            page.notes = unreturned(
+                batch,
+                returned,
+                "listed by /rest/posts but organizationalEntityShareStatistics did not "
+                "return it (deleted or not the organization's)",
+                self.version,
+            )
+            yield page
+
+    def collect(
+        self, window: CollectionWindow, plan: RefreshPlan | None = None
+    ) -> Iterator[RawPage]:
+        """The day's pages, then `images` pages giving the window's posts' image URNs
+        their download URLs (one call per 50 images of the account's day)."""
+        images: dict[str, str] = {}  # image URN -> the post showing it
+        for page in super().collect(window, plan):
+            if page.kind == "posts":
+                images.update(image_urns(page.body, page.post_ids))
+            yield page
+        yield from self.fetch_images(images)
+
+    def fetch_images(self, images: Mapping[str, str]) -> Iterator[RawPage]:
+        """`GET /rest/images?ids=List(...)` (batch get), 50 image URNs per call.
+
+        Each result carries a `downloadUrl` that expires (`downloadUrlExpiresAt`, epoch
+        ms). An image the answer does not resolve (left out, or under `errors`) is noted
+        as a `missing_field` gap of its post, which keeps the URN as its media id.
+        """
+        for batch in batches(list(images), self.images_batch):
+            params = {"ids": restli_list(batch)}
+            try:
+                response = self._get("/rest/images", IMAGES, params)
+            except (errors.AuthError, errors.PermanentError) as exc:
+                # The day's posts and counts are in; images refused for good (a missing
+                # permission) leave their URNs, each with a gap saying why.
+                yield RawPage(
+                    kind="images",
+                    endpoint=IMAGES,
+                    method="GET",
+                    path="/rest/images",
+                    params=params,
+                    status=exc.status,
+                    body=None,
+                    fetched_at=self.http.clock(),
+                    error=str(exc),
+                    notes=[
+                        {
+                            "kind": "missing_field",
+                            "post_id": images[urn],
+                            "field": "downloadUrl",
+                            "api_version": self.version,
+                            "detail": f"the Images API refused {urn}: {exc.message}",
+                        }
+                        for urn in batch
+                    ],
+                )
+                continue
+            body = response.body if isinstance(response.body, dict) else {}
+            results = body.get("results") if isinstance(body.get("results"), dict) else {}
+            refused = body.get("errors") if isinstance(body.get("errors"), dict) else {}
+            page = RawPage.from_response("images", response)
             page.notes = [
                 {
-                    "kind": "post_unavailable",
-                    "post_id": urn,
+                    "kind": "missing_field",
+                    "post_id": images[urn],
+                    "field": "downloadUrl",
                     "api_version": self.version,
-                    "detail": "listed by /rest/posts but organizationalEntityShareStatistics "
-                    "did not return it (deleted or not the organization's)",
+                    "detail": f"the Images API did not resolve {urn}"
+                    + (
+                        f": {refused[urn].get('message')}"
+                        if isinstance(refused.get(urn), dict)
+                        else ""
+                    ),
                 }
                 for urn in batch
-                if urn not in returned
+                if not isinstance(results.get(urn), dict) or not results[urn].get("downloadUrl")
             ]
             yield page
 
@@ -178,6 +248,27 @@ class LinkedInClient(PlatformClient):
 def restli_list(urns: Sequence[str]) -> Verbatim:
     """Rest.li 2.0 `List(...)`: each URN percent-encoded, brackets and commas literal."""
     return Verbatim("List(" + ",".join(quote(u, safe="") for u in urns) + ")")
+
+
+def image_urns(body: Any, post_ids: Sequence[str]) -> dict[str, str]:
+    """{image URN: post id} of the listed posts `post_ids` names: a single image, the
+    images of a multi-image post, an article's thumbnail."""
+    wanted = set(post_ids)
+    found: dict[str, str] = {}
+    elements = body.get("elements") if isinstance(body, dict) else None
+    for element in elements if isinstance(elements, list) else []:
+        if not isinstance(element, dict) or element.get("id") not in wanted:
+            continue
+        content = element.get("content") if isinstance(element.get("content"), dict) else {}
+        media = content.get("media") if isinstance(content.get("media"), dict) else {}
+        article = content.get("article") if isinstance(content.get("article"), dict) else {}
+        multi = content.get("multiImage") if isinstance(content.get("multiImage"), dict) else {}
+        urns = [media.get("id"), article.get("thumbnail")]
+        urns += [i.get("id") for i in multi.get("images") or [] if isinstance(i, dict)]
+        for urn in urns:
+            if isinstance(urn, str) and urn.startswith(IMAGE_URN):
+                found.setdefault(urn, element["id"])
+    return found
 
 
 def _list_of(response: ApiResponse, key: str) -> list[Any]:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from requests import Response
 
 import social_pipeline.clients.errors as errors
-from social_pipeline.clients.base import PlatformClient, RawPage, batches
+from social_pipeline.clients.base import PlatformClient, RawPage, batches, unreturned
 from social_pipeline.clients.http import ApiSession
 from social_pipeline.core.window import CollectionWindow
 
@@ -145,17 +145,12 @@ class TikTokClient(PlatformClient):
             videos = data.get("videos") if isinstance(data, dict) else None
             returned = {str(v.get("id")) for v in videos or [] if isinstance(v, dict) and "id" in v}
             page = RawPage.from_response("metrics", response)
-            page.notes = [
-                {
-                    "kind": "post_unavailable",
-                    "post_id": video_id,
-                    "api_version": self.api_version,
-                    "detail": "video/query did not return it (deleted, private or not the "
-                    "token owner's)",
-                }
-                for video_id in batch
-                if video_id not in returned
-            ]
+            page.notes = unreturned(
+                batch,
+                returned,
+                "video/query did not return it (deleted, private or not the token owner's)",
+                self.api_version,
+            )
             yield page
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from requests import Response
 
 import social_pipeline.clients.errors as errors
-from social_pipeline.clients.base import PlatformClient, RawPage, batches
+from social_pipeline.clients.base import PlatformClient, RawPage, batches, unreturned
 from social_pipeline.clients.http import ApiSession, RateLimitWindow
 from social_pipeline.core.window import CollectionWindow
 
@@ -192,17 +192,9 @@ def _unreturned(ids: Sequence[str], body: Any, api_version: str) -> list[dict[st
         for e in body.get("errors") or []
         if isinstance(e, dict)
     }
-    return [
-        {
-            "kind": "post_unavailable",
-            "post_id": tweet_id,
-            "api_version": api_version,
-            "detail": reasons.get(tweet_id)
-            or "GET /2/tweets?ids= did not return it (deleted or protected)",
-        }
-        for tweet_id in ids
-        if tweet_id not in returned
-    ]
+    default = "GET /2/tweets?ids= did not return it (deleted or protected)"
+    details = {i: reasons.get(i) or default for i in ids}
+    return unreturned(ids, returned, details, api_version)
 
 
 def is_retweet(tweet: Any) -> bool:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from requests import Response
 
 import social_pipeline.clients.errors as errors
-from social_pipeline.clients.base import PlatformClient, RawPage, batches
+from social_pipeline.clients.base import PlatformClient, RawPage, batches, unreturned
 from social_pipeline.clients.http import ApiResponse, ApiSession
 from social_pipeline.core.window import CollectionWindow
 
@@ -143,11 +143,7 @@ class YouTubeClient(PlatformClient):
             response = self._get("/youtube/v3/videos", VIDEOS, params)
             returned = {i.get("id") for i in _items(response) if isinstance(i, dict)}
             page = RawPage.from_response("metrics", response)
-            page.notes = [
-                {"kind": "post_unavailable", "post_id": video_id, "detail": UNLISTED_BY_VIDEOS}
-                for video_id in batch
-                if video_id not in returned
-            ]
+            page.notes = unreturned(batch, returned, UNLISTED_BY_VIDEOS)
             yield page
 
     def _get(self, path: str, endpoint: str, params: dict[str, Any]) -> ApiResponse:

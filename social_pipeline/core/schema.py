@@ -51,6 +51,11 @@ FOLLOWERS: dict[str, pl.DataType] = {
     "followers": pl.Int64(),
     "following": pl.Int64(),
     "posts_count": pl.Int64(),
+    # Who the account is, where the profile response says (NULL where it does not): the
+    # handle without "@", the display name, and the public profile URL.
+    "handle": pl.String(),
+    "display_name": pl.String(),
+    "profile_url": pl.String(),
     "collected_at": UTC_TS,
 }
 

@@ -165,6 +165,8 @@ def pull_metadata(pull: PlatformPull) -> dict[str, dg.MetadataValue | int | floa
         "retries": int(pull.total("retries")),
         "seconds_waited": round(pull.total("seconds_waited"), 3),
         "seconds": pull.seconds,
+        # Waits for rate limits shared by the platform's workers, per scope (app, page...).
+        **{f"rate_limit_waits_{scope}": n for scope, n in sorted(pull.rate_limit_waits.items())},
         "accounts": table_value(status_rows(pull.jobs), STATUS_TYPES),
     }
 

@@ -3,9 +3,10 @@
 import dagster as dg
 
 from social_pipeline.defs.resources import SettingsResource
-from social_pipeline.storage.warehouse import build_warehouse
+from social_pipeline.storage.warehouse import WarehouseColumn, build_warehouse
 
 TABLES = {
+    "accounts": "One row per account: its name in the accounts file, handle and profile URL.",
     "social_posts": "One row per post, latest version.",
     "post_engagement_metrics": "One row per post, latest metrics.",
     "engagement_snapshots_table": "One row per post per day.",
@@ -36,17 +37,29 @@ def warehouse(context: dg.AssetExecutionContext, settings: SettingsResource):  #
     Analysts holding the file open keep their consistent old copy and never block the
     run; the `warehouse` pool (limit 1) keeps two rebuilds from racing.
     """
-    summary = build_warehouse(settings.load().data_dir)
+    loaded = settings.load()
+    names = [(a.platform, a.account_id, a.name) for a in loaded.accounts]
+    summary = build_warehouse(loaded.data_dir, names)
     for spec in SPECS:
         table = spec.key.path[-1]
+        rows = summary.row_counts.get(table, 0)
         yield dg.MaterializeResult(
             asset_key=spec.key,
             metadata={
-                "rows": summary.row_counts.get(table, 0),
+                "rows": rows,
+                "dagster/row_count": rows,
+                "dagster/column_schema": column_schema(summary.columns.get(table, [])),
                 "warehouse": dg.MetadataValue.path(str(summary.path)),
                 "build_seconds": summary.seconds,
             },
         )
+
+
+def column_schema(columns: list[WarehouseColumn]) -> dg.TableSchema:
+    """A table's columns as the built file has them: names, DuckDB types and comments."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in columns]
+    )
 
 
 @dg.definitions

@@ -39,7 +39,9 @@ def unreadable_pages(pulls: Sequence[RawPull], items_of: Mapping[str, ItemsOf]) 
     for pull in pulls:
         for record in pull.records:
             kind = record.get("kind")
-            if kind == "header":
+            if kind == "header" or (record.get("error") and record.get("notes")):
+                # A call refused for good that the client recorded as gaps is no
+                # unreadable page: its gaps say what is missing and why.
                 continue
             reason = None
             if record.get("error") or record.get("body") is None:

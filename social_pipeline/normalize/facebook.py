@@ -52,6 +52,9 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("shares.count (absent when 0: read as 0 if `shares` was requested)", "shares"),
     *metric_catalog.field_map("facebook"),
     ("followers_count (fan_count when absent)", "followers"),
+    ("username", "handle"),
+    ("name", "display_name"),
+    ("link, else https://www.facebook.com/{username, else id}", "profile_url"),
 ]
 
 KEY = ["snapshot_date", "platform", "account_id", "post_id"]
@@ -74,7 +77,7 @@ POST = obj(
         )
     ),
 )
-PAGE = obj(followers_count=TEXT, fan_count=TEXT)
+PAGE = obj(id=TEXT, followers_count=TEXT, fan_count=TEXT, name=TEXT, username=TEXT, link=TEXT)
 
 
 def _data(body: Any) -> Any:
@@ -215,7 +218,13 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
         "profile",
     )
     good = common.latest(good, ["snapshot_date", "platform", "account_id"]).with_columns(
-        followers=pl.coalesce(common.as_int(pl.col("fc")), common.as_int(pl.col("fan")))
+        followers=pl.coalesce(common.as_int(pl.col("fc")), common.as_int(pl.col("fan"))),
+        handle=jfield("username"),
+        display_name=jfield("name"),
+        profile_url=pl.coalesce(
+            jfield("link"),
+            pl.format("https://www.facebook.com/{}", pl.coalesce(jfield("username"), jfield("id"))),
+        ),
     )
     # fan_count stands in for an absent followers_count: only both absent is a gap.
     missing = gaps.missing_fields(

@@ -52,6 +52,9 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("followers_count", "followers"),
     ("follows_count", "following"),
     ("media_count", "posts_count"),
+    ("username", "handle"),
+    ("name", "display_name"),
+    ("built: https://www.instagram.com/{username}/", "profile_url"),
 ]
 
 KEY = ["snapshot_date", "platform", "account_id", "post_id"]
@@ -71,7 +74,7 @@ MEDIA = obj(
     children=obj(data=pl.List(obj(media_url=TEXT))),
 )
 INSIGHT = obj(id=TEXT, name=TEXT, values=pl.List(obj(value=TEXT)))
-USER = obj(followers_count=TEXT, follows_count=TEXT, media_count=TEXT)
+USER = obj(followers_count=TEXT, follows_count=TEXT, media_count=TEXT, username=TEXT, name=TEXT)
 
 
 def _data(body: Any) -> Any:
@@ -207,7 +210,12 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     )
     good = common.latest(good, ["snapshot_date", "platform", "account_id"])
     missing = gaps.missing_fields(good, {f: c for c, f in counts.items()}, per_post=False)
-    good = good.with_columns(**{column: common.as_int(pl.col(column)) for column in counts})
+    good = good.with_columns(
+        handle=jfield("username"),
+        display_name=jfield("name"),
+        profile_url=pl.format("https://www.instagram.com/{}/", jfield("username")),
+        **{column: common.as_int(pl.col(column)) for column in counts},
+    )
     return schema.conform(good, schema.FOLLOWERS), bad, missing
 
 

@@ -2,8 +2,9 @@
 
 Posts come from `/rest/posts` elements, metrics from `organizationalEntityShareStatistics`
 lifetime totals, followers from `networkSizes`. LinkedIn gives media as URNs (`urn:li:image:`),
-not URLs: resolving them costs an Images/Videos API call per asset, so the URNs are kept as
-the media identifiers and an article's link is its `source` URL.
+not URLs: the client resolves image URNs by the Images API in batches (`images` pages), and
+each becomes its `downloadUrl` (which expires). Images it could not resolve, and videos
+and documents, keep their URNs; an article's link is its `source` URL.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("posts: commentary (little-text escapes removed)", "text"),
     ("posts: content union key / media URN type", "content_type"),
     (
-        "posts: content.media.id | content.article.source | content.multiImage.images[].id",
+        "posts: content.media.id | content.article.source | content.multiImage.images[].id;"
+        " image URNs as images: results[urn].downloadUrl (expires)",
         "media_urls",
     ),
-    ("posts: content.article.thumbnail (an image URN)", "thumbnail_url"),
+    ("posts: content.article.thumbnail (an image URN, resolved as above)", "thumbnail_url"),
     ("built: https://www.linkedin.com/feed/update/{id}", "permalink"),
     *(
         (f"shareStatistics: totalShareStatistics.{field}", column)
@@ -59,6 +61,11 @@ FIELD_MAP: list[tuple[str, str]] = [
     *(("(not reported)", column) for column in ("views", "saves")),
     ("networkSizes: firstDegreeSize", "followers"),
     *(("(not reported)", column) for column in ("following", "posts_count")),
+    *(
+        ("(organization name: one more call per account, not made)", column)
+        for column in ("handle", "display_name")
+    ),
+    ("built: https://www.linkedin.com/company/{organization id}/", "profile_url"),
 ]
 
 PERMALINK = "https://www.linkedin.com/feed/update/"
@@ -90,6 +97,7 @@ STATISTICS = obj(
     totalShareStatistics=obj(**dict.fromkeys(METRIC_FIELDS.values(), TEXT)),
 )
 NETWORK_SIZE = obj(firstDegreeSize=TEXT)
+IMAGE = obj(id=TEXT, downloadUrl=TEXT)
 
 
 def _elements(body: Any) -> Any:
@@ -100,7 +108,16 @@ def _profile(body: Any) -> Any:
     return body if isinstance(body, dict) else None
 
 
-ITEMS_OF: dict[str, ItemsOf] = {"posts": _elements, "metrics": _elements, "profile": _profile}
+def _image_results(body: Any) -> Any:
+    return list(body["results"].values())  # a batch get answers {urn: image, ...}
+
+
+ITEMS_OF: dict[str, ItemsOf] = {
+    "posts": _elements,
+    "metrics": _elements,
+    "profile": _profile,
+    "images": _image_results,
+}
 
 
 def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
@@ -157,9 +174,30 @@ def _posts(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         jfield("content.article.thumbnail").alias("thumbnail_url"),
         common.observed(),
     )
+    good = _with_download_urls(good, _download_urls(pulls))
     return schema.conform(good, schema.POSTS).unique(
         "post_id", keep="first", maintain_order=True
     ), bad
+
+
+def _download_urls(pulls: list[RawPull]) -> pl.DataFrame:
+    """Image URN -> download URL, from the day's `images` pages (latest read wins)."""
+    frame = items_frame(pulls, "images", _image_results, IMAGE).with_columns(
+        urn=jfield("id"), url=jfield("downloadUrl")
+    )
+    frame = frame.filter(pl.col("urn").is_not_null() & pl.col("url").is_not_null())
+    return common.latest(frame, ["urn"]).select("urn", "url")
+
+
+def _with_download_urls(posts: pl.DataFrame, urls: pl.DataFrame) -> pl.DataFrame:
+    """Media and thumbnails with each resolved image URN replaced by its download URL."""
+    if urls.is_empty():
+        return posts
+    urns, links = urls["urn"], urls["url"]
+    return posts.with_columns(
+        pl.col("media_urls").list.eval(pl.element().replace(urns, links)),
+        pl.col("thumbnail_url").replace(urns, links),
+    )
 
 
 def _engagement(
@@ -199,6 +237,7 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     good = good.with_columns(
         common.as_int(pl.col("_followers")).alias("followers"),
         common.observed(),
+        profile_url=pl.format("https://www.linkedin.com/company/{}/", pl.col("account_id")),
     )
     return schema.conform(good, schema.FOLLOWERS).unique(
         "account_id", keep="last", maintain_order=True

@@ -47,6 +47,9 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("(not reported)", "reach"),
     ("(not reported)", "clicks"),
     *[(f"data.user.{field}", column) for column, field in PROFILE_FIELDS.items()],
+    ("data.user.display_name", "display_name"),
+    ("(username: scope user.info.profile, not asked)", "handle"),
+    ("(profile_deep_link: scope user.info.profile, not asked)", "profile_url"),
 ]
 
 # The fields read, as the Display API nests them.
@@ -60,7 +63,7 @@ VIDEO = obj(
     cover_image_url=TEXT,
     **dict.fromkeys(METRIC_FIELDS.values(), TEXT),
 )
-USER = obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT))
+USER = obj(display_name=TEXT, **dict.fromkeys(PROFILE_FIELDS.values(), TEXT))
 PROFILE = common.MetricFields(PROFILE_FIELDS, reason="wrong-typed {field}")
 
 
@@ -133,6 +136,8 @@ def _video_problems() -> dict[str, pl.Expr]:
 
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = items_frame(pulls, "profile", _user, USER).with_columns(**PROFILE.texts())
-    frame = frame.with_columns(common.observed(), **PROFILE.ints())
+    frame = frame.with_columns(
+        common.observed(), display_name=jfield("display_name"), **PROFILE.ints()
+    )
     good, bad = common.split_quarantine(frame, PROFILE.problems(), "profile")
     return common.latest(good, ["source"]), bad

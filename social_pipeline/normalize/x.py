@@ -64,6 +64,9 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("(not reported)", "reach"),
     ("(not reported)", "clicks"),
     *[(f"data.public_metrics.{field}", column) for column, field in PROFILE_FIELDS.items()],
+    ("data.username", "handle"),
+    ("data.name", "display_name"),
+    ("https://x.com/{username}", "profile_url"),
 ]
 
 CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"  # "2026-05-01T10:00:00.000Z"
@@ -90,7 +93,9 @@ MEDIA = obj(
     preview_image_url=TEXT,
     variants=pl.List(obj(bit_rate=TEXT, content_type=TEXT, url=TEXT)),
 )
-USER = obj(username=TEXT, public_metrics=obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT)))
+USER = obj(
+    username=TEXT, name=TEXT, public_metrics=obj(**dict.fromkeys(PROFILE_FIELDS.values(), TEXT))
+)
 PROFILE = common.MetricFields(
     PROFILE_FIELDS, prefix="public_metrics.", reason="wrong-typed public_metrics.{field}"
 )
@@ -133,7 +138,15 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     return common.PlatformFrames(
         posts=schema.conform(_posts(tweets), schema.POSTS),
         engagement=schema.conform(tweets.with_columns(common.observed()), schema.ENGAGEMENT),
-        followers=schema.conform(profiles.with_columns(common.observed()), schema.FOLLOWERS),
+        followers=schema.conform(
+            profiles.with_columns(
+                common.observed(),
+                handle=pl.col("username"),
+                display_name=jfield("name"),
+                profile_url=pl.format("https://x.com/{}", pl.col("username")),
+            ),
+            schema.FOLLOWERS,
+        ),
         quarantine=common.quarantined(bad),
         # A tweet or profile without (part of) its public_metrics: those counts are NULL.
         gaps=pl.concat(

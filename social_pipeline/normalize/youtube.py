@@ -63,6 +63,12 @@ FIELD_MAP: list[tuple[str, str]] = [
     ("channels: statistics.subscriberCount (NULL if hiddenSubscriberCount)", "followers"),
     ("channels: statistics.videoCount", "posts_count"),
     ("(not reported)", "following"),
+    ("channels: snippet.customUrl (the @handle)", "handle"),
+    ("channels: snippet.title", "display_name"),
+    (
+        "built: https://www.youtube.com/@{handle}, else https://www.youtube.com/channel/{id}",
+        "profile_url",
+    ),
 ]
 
 PERMALINK = "https://www.youtube.com/watch?v="
@@ -85,7 +91,11 @@ VIDEO = obj(
     contentDetails=obj(duration=TEXT),
     snippet=obj(liveBroadcastContent=TEXT),
 )
-CHANNEL = obj(statistics=obj(subscriberCount=TEXT, videoCount=TEXT, hiddenSubscriberCount=TEXT))
+CHANNEL = obj(
+    id=TEXT,
+    snippet=obj(title=TEXT, customUrl=TEXT),
+    statistics=obj(subscriberCount=TEXT, videoCount=TEXT, hiddenSubscriberCount=TEXT),
+)
 
 
 def _items(body: Any) -> Any:
@@ -199,6 +209,19 @@ def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl
     ), bad
 
 
+def _channel_identity() -> dict[str, pl.Expr]:
+    """Handle, title and URL of a channel (a channel without a custom URL has no handle)."""
+    handle = jfield("snippet.customUrl").str.strip_chars_start("@")
+    return {
+        "handle": handle,
+        "display_name": jfield("snippet.title"),
+        "profile_url": pl.coalesce(
+            pl.format("https://www.youtube.com/@{}", handle),
+            pl.format("https://www.youtube.com/channel/{}", jfield("id")),
+        ),
+    }
+
+
 def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Follower rows, quarantined profiles, and gaps for counts a channel lacks."""
     frame = items_frame(pulls, "profile", _channel, CHANNEL).with_columns(
@@ -222,6 +245,7 @@ def _followers(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
         .alias("followers"),
         common.as_int(pl.col("_posts")).alias("posts_count"),
         common.observed(),
+        **_channel_identity(),
     ).unique("account_id", keep="last", maintain_order=True)
     missing = pl.concat(
         [

@@ -85,22 +85,12 @@ def _owner_of(req: Request) -> str:
 
 
 def _by_ids(req: Request, sb: Emulator) -> Reply:
-    ids = [i for i in req.query["ids"].split(",") if i]
-    if len(ids) > MAX_IDS:
-        return graph.error_reply(
-            400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
-        )
-    posts = {i: sb.world.find_post(PLATFORM, i) for i in ids}
-    missing = [i for i, p in posts.items() if p is None]
-    if missing:
-        return graph.error_reply(
-            400, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
-        )
-    refusal = _insights_refusal(req, sb)
+    posts, refusal = graph.posts_by_ids(req, sb, PLATFORM, MAX_IDS)
+    refusal = refusal or _insights_refusal(req, sb)
     if refusal is not None:
         return refusal
     fields = graph.requested_fields(req, _DEFAULT_POST_FIELDS)
-    return Reply(200, {i: post_object(p, sb, fields, req) for i, p in posts.items() if p})
+    return Reply(200, {p.post_id: post_object(p, sb, fields, req) for p in posts})
 
 
 def _posts(req: Request, sb: Emulator, page_id: str) -> Reply:

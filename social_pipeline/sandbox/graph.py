@@ -432,3 +432,22 @@ def paging_block(req: Request, page: list[Post], has_more: bool) -> dict[str, ob
         host = req.headers.get("host", "127.0.0.1")
         block["next"] = f"http://{host}/{req.platform}{req.path}?{urlencode(query)}"
     return block
+
+
+def posts_by_ids(
+    req: Request, sb: Emulator, platform: str, max_ids: int
+) -> tuple[list[Post], Reply | None]:
+    """The posts `?ids=a,b` names, or Graph's refusal: too many ids (#100), or any id that
+    does not exist (#803 fails the whole call)."""
+    ids = [i for i in req.query["ids"].split(",") if i]
+    if len(ids) > max_ids:
+        return [], error_reply(
+            400, 100, f"(#100) Too many IDs. Maximum: {max_ids}. Provided: {len(ids)}."
+        )
+    posts = {i: sb.world.find_post(platform, i) for i in ids}
+    missing = [i for i, p in posts.items() if p is None]
+    if missing:
+        return [], error_reply(
+            400, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
+        )
+    return [p for p in posts.values() if p is not None], None

@@ -154,18 +154,9 @@ def _expanded(req: Request, sb: Emulator, posts: list[Post]) -> tuple[Reply | No
 def _by_ids(req: Request, sb: Emulator, version: str) -> Reply:
     """`GET /?ids=a,b&fields=...`: media by id (at most 50), each with its requested
     fields and, by field expansion, insights."""
-    ids = [i for i in req.query["ids"].split(",") if i]
-    if len(ids) > MAX_IDS:
-        return graph.error_reply(
-            400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
-        )
-    posts = {i: sb.world.find_post(PLATFORM, i) for i in ids}
-    missing = [i for i, p in posts.items() if p is None]
-    if missing:
-        return graph.error_reply(
-            400, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
-        )
-    found = [p for p in posts.values() if p is not None]
+    found, refusal = graph.posts_by_ids(req, sb, PLATFORM, MAX_IDS)
+    if refusal is not None:
+        return refusal
     refusal, items = _expanded(req, sb, found)
     if refusal is not None:
         return refusal

@@ -3,13 +3,14 @@
 Wire facts it keeps: versioned by the `LinkedIn-Version: YYYYMM[.RR]` header (a retired,
 future, malformed or missing version is 426 NONEXISTENT_VERSION), URNs everywhere (`urn:li:organization:ID`,
 `urn:li:share:ID`), times in epoch milliseconds, offset paging with `start`/`count` and
-`paging.links[rel=next]`, and a daily quota whose 429 says nothing about when it resets.
+`paging.links[rel=next]`, a daily quota whose 429 says nothing about when it resets, and
+the Images API, which turns an image URN into a download URL that expires.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 from urllib.parse import unquote, urlencode
@@ -22,6 +23,9 @@ from social_pipeline.sandbox.world import Post, SandboxAccount
 ACTIVE_MONTHS = 12
 MAX_COUNT = 100  # posts per page
 MAX_SHARES = 50  # URNs per share-statistics call
+MAX_IMAGES = 100  # URNs per Images batch get (the emulator's bound, not a documented one)
+IMAGE_TAG = "D4E10AQ"  # the prefix of every image id the world's posts carry
+DOWNLOAD_URL_LIFETIME = timedelta(days=1)
 _DEFAULT_COUNT = 10
 _VERSION = re.compile(r"^(\d{6})(?:\.(\d{2}))?$")
 _ORG = re.compile(r"^urn:li:organization:(\d+)$")
@@ -56,6 +60,10 @@ def handle(req: Request, sb: Emulator) -> Reply:
         return _posts(req, sb)
     if route == "organizationalEntityShareStatistics":
         return _share_statistics(req, sb)
+    if route == "images":
+        return _images(req, sb)
+    if route == "image":
+        return _image(sb, org_part)
     return _error(404, f"Resource {req.path} does not exist", 0)
 
 
@@ -101,10 +109,12 @@ def _route(path: str) -> tuple[str | None, str]:
     parts = path.strip("/").split("/")
     if len(parts) == 3 and parts[:2] == ["rest", "networkSizes"]:
         return "networkSizes", unquote(parts[2])
+    if len(parts) == 3 and parts[:2] == ["rest", "images"]:
+        return "image", unquote(parts[2])
     if (
         len(parts) == 2
         and parts[0] == "rest"
-        and parts[1] in ("posts", "organizationalEntityShareStatistics")
+        and parts[1] in ("posts", "organizationalEntityShareStatistics", "images")
     ):
         return parts[1], ""
     return None, ""
@@ -190,6 +200,47 @@ def _share_statistics(req: Request, sb: Emulator) -> Reply:
     return Reply(200, {"elements": elements, "paging": {"start": 0, "count": 10, "links": []}})
 
 
+def _images(req: Request, sb: Emulator) -> Reply:
+    """`GET /rest/images?ids=List(...)`: a Rest.li batch get, `results` keyed by URN and
+    the URNs it cannot serve under `errors`."""
+    match = _LIST.match(req.query.get("ids", ""))
+    if match is None:
+        return _error(400, "ids must use the Rest.li 2.0 List(...) syntax", 100)
+    urns = [unquote(u) for u in match.group(1).split(",") if u]
+    if not urns or len(urns) > MAX_IMAGES:
+        return _error(400, f"Give between 1 and {MAX_IMAGES} image URNs", 100)
+    results, statuses, errors = {}, {}, {}
+    for urn in urns:
+        image = _image_entity(sb, urn)
+        statuses[urn] = 200 if image else 404
+        if image:
+            results[urn] = image
+        else:
+            errors[urn] = {"status": 404, "message": f"Image {urn} does not exist"}
+    return Reply(200, {"results": results, "statuses": statuses, "errors": errors})
+
+
+def _image(sb: Emulator, urn: str) -> Reply:
+    """`GET /rest/images/{urn}`: one image."""
+    image = _image_entity(sb, urn)
+    return Reply(200, image) if image else _error(404, f"Image {urn} does not exist", 0)
+
+
+def _image_entity(sb: Emulator, urn: str) -> dict[str, Any] | None:
+    """The Images API entity of an image the world's posts show (by its id's prefix)."""
+    if not urn.startswith(f"urn:li:image:{IMAGE_TAG}"):
+        return None
+    tag = urn.removeprefix("urn:li:image:")
+    expires = sb.world.clock() + DOWNLOAD_URL_LIFETIME
+    millis = int(expires.timestamp() * 1000)
+    return {
+        "id": urn,
+        "status": "AVAILABLE",
+        "downloadUrl": f"https://media.licdn.sandbox.example/dms/image/{tag}/feedshare-shrink_800?e={millis // 1000}",
+        "downloadUrlExpiresAt": millis,
+    }
+
+
 def _post(post: Post, org_urn: str) -> dict[str, Any]:
     millis = int(post.created_at.timestamp() * 1000)
     element: dict[str, Any] = {
@@ -216,7 +267,7 @@ def _post(post: Post, org_urn: str) -> dict[str, Any]:
 
 def _content(post: Post) -> dict[str, Any] | None:
     """The world's content type on LinkedIn's `content` union (media are URNs, not URLs)."""
-    tag = "D4E10AQ" + post.post_id.rsplit(":", 1)[-1]
+    tag = IMAGE_TAG + post.post_id.rsplit(":", 1)[-1]
     kind = post.content_type
     if kind == "image":
         return {"media": {"id": f"urn:li:image:{tag}", "altText": ""}}

@@ -39,7 +39,7 @@ RATE_LIMITS: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
     "scope": pl.String(),  # app, endpoint, user, endpoint_user or page (clients/limits.py)
     "account_id": pl.String(),  # for the per-account scopes; NULL for app and endpoint
-    "limit": pl.Int64(),
+    "quota_limit": pl.Int64(),  # the window's size; raw records before 2026-11 say `limit`
     "remaining": pl.Int64(),
     "reset_at": UTC_TS,
     "observed_at": UTC_TS,
@@ -91,5 +91,15 @@ def jobs_frame(job_dicts: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
 
 
 def rate_limits_frame(window_dicts: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    """Rate-limit windows (RateLimitWindow.to_record()) as the `rate_limits` lake table."""
-    return records_frame(window_dicts, RATE_LIMITS)
+    """Rate-limit windows (RateLimitWindow.to_record()) as the `rate_limits` lake table.
+
+    Records landed before the rename call the window's size `limit`; it lands as
+    `quota_limit` (a keyword as a column name needed quoting in every query).
+    """
+    return records_frame(
+        (
+            {**w, "quota_limit": w.get("quota_limit", w.get("limit"))} if "limit" in w else w
+            for w in window_dicts
+        ),
+        RATE_LIMITS,
+    )

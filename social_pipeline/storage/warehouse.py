@@ -20,7 +20,7 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +33,9 @@ import polars as pl
 from social_pipeline.storage import lake
 from social_pipeline.storage.dead_letters import all_dead_letters
 from social_pipeline.storage.files import fsync_dir
+from social_pipeline.storage.warehouse_docs import column_description
 from social_pipeline.storage.warehouse_sql import (
+    CONFIGURED_ACCOUNTS_SQL,
     INFO_SQL,
     TABLES,
     VIEWS,
@@ -47,12 +49,25 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 LOCK_FILE = "warehouse.lock"
 
 
+# (platform, account_id, name): an account as the accounts file names it.
+ConfiguredAccount = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class WarehouseColumn:
+    name: str
+    type: str  # DuckDB's name for it: VARCHAR, BIGINT, TIMESTAMP WITH TIME ZONE...
+    description: str
+
+
 @dataclass
 class WarehouseSummary:
     path: Path
     built_at: datetime
     seconds: float
     row_counts: dict[str, int] = field(default_factory=dict)
+    # Table or view -> its columns, in order, with the comment each carries in the file.
+    columns: dict[str, list[WarehouseColumn]] = field(default_factory=dict)
 
 
 def warehouse_path(data_dir: Path) -> Path:
@@ -79,12 +94,21 @@ def _sweep_leftovers(data_dir: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _fill(con: duckdb.DuckDBPyConnection, data_dir: Path, built_at: datetime) -> dict[str, int]:
+def _fill(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    built_at: datetime,
+    accounts: Iterable[ConfiguredAccount],
+) -> dict[str, int]:
     con.execute("SET TimeZone = 'UTC'")
     for table, schema in lake.LAKE_TABLES.items():
         glob = lake.lake_glob(data_dir, table) if lake.partition_days(data_dir, table) else None
         present = {row[0] for row in con.sql(describe_lake_sql(glob)).fetchall()} if glob else set()
         con.execute(lake_view_sql(table, schema, glob, present))
+    con.execute(CONFIGURED_ACCOUNTS_SQL)
+    rows = [(p, a, n or None) for p, a, n in accounts]
+    if rows:
+        con.executemany("INSERT INTO configured_accounts VALUES (?, ?, ?)", rows)
     counts = {}
     for name, comment, select in TABLES:
         con.execute(f"CREATE TABLE {ident(name)} AS {select}")
@@ -98,8 +122,32 @@ def _fill(con: duckdb.DuckDBPyConnection, data_dir: Path, built_at: datetime) ->
     con.execute(
         "COMMENT ON TABLE _warehouse_info IS 'When and from which lake this file was built.'"
     )
+    _comment_columns(con)
     con.execute("CHECKPOINT")
     return counts
+
+
+_COLUMNS_SQL = """
+SELECT table_name, column_name, data_type, comment
+FROM duckdb_columns()
+WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+ORDER BY table_name, column_index
+"""
+
+
+def _comment_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT ON every column of every table and view, from `warehouse_docs`."""
+    for table, column, _, _ in con.sql(_COLUMNS_SQL).fetchall():
+        text = column_description(table, column)
+        if text:
+            con.execute(f"COMMENT ON COLUMN {ident(table)}.{ident(column)} IS {literal(text)}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[WarehouseColumn]]:
+    found: dict[str, list[WarehouseColumn]] = {}
+    for table, column, dtype, comment in con.sql(_COLUMNS_SQL).fetchall():
+        found.setdefault(table, []).append(WarehouseColumn(column, dtype, comment or ""))
+    return found
 
 
 DEAD_LETTERS_SQL = """
@@ -136,8 +184,12 @@ def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     return len(rows)
 
 
-def build_warehouse(data_dir: Path) -> WarehouseSummary:
-    """Rebuild `<data>/warehouse.duckdb` from the lake; returns row counts per table."""
+def build_warehouse(data_dir: Path, accounts: Iterable[ConfiguredAccount] = ()) -> WarehouseSummary:
+    """Rebuild `<data>/warehouse.duckdb` from the lake; returns row counts and columns.
+
+    `accounts` are (platform, account_id, name) of the accounts file, for the `accounts`
+    table's `account_name`; the caller reads them from its settings, so storage never does.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     target = warehouse_path(data_dir)
     with _builder_lock(data_dir):
@@ -148,7 +200,8 @@ def build_warehouse(data_dir: Path) -> WarehouseSummary:
         try:
             con = duckdb.connect(str(building))
             try:
-                counts = _fill(con, data_dir, built_at)
+                counts = _fill(con, data_dir, built_at, accounts)
+                columns = _columns(con)
             finally:
                 con.close()
             # A WAL left by someone who opened the old file read-write would be replayed
@@ -158,7 +211,8 @@ def build_warehouse(data_dir: Path) -> WarehouseSummary:
             fsync_dir(data_dir)
         finally:
             _sweep_leftovers(data_dir)
-    return WarehouseSummary(target, built_at, round(time.monotonic() - started, 3), counts)
+    seconds = round(time.monotonic() - started, 3)
+    return WarehouseSummary(target, built_at, seconds, counts, columns)
 
 
 def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:

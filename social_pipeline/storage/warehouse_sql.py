@@ -51,7 +51,7 @@ def lake_view_sql(
     as NULL.
     """
     columns = [
-        f"CAST({ident(name) if name in present else 'NULL'} AS {duckdb_type(dtype)}) AS {ident(name)}"
+        f"CAST({_source_column(table, name, present)} AS {duckdb_type(dtype)}) AS {ident(name)}"
         for name, dtype in schema.items()
     ]
     if glob is None:
@@ -65,6 +65,21 @@ def lake_view_sql(
         )
     select = ",\n    ".join(columns)
     return f"CREATE TEMP VIEW lake_{table} AS\nSELECT\n    {select}\nFROM {source}"
+
+
+# Lake columns renamed since older files were written: table -> {new name: old name}.
+# Older days read under the new name, so a rename never empties a column's history.
+RENAMED_COLUMNS: dict[str, dict[str, str]] = {"rate_limits": {"quota_limit": "limit"}}
+
+
+def _source_column(table: str, name: str, present: set[str]) -> str:
+    """The expression reading lake column `name` from files that may predate its rename."""
+    found = [c for c in (name, RENAMED_COLUMNS.get(table, {}).get(name)) if c and c in present]
+    if not found:
+        return "NULL"
+    if len(found) == 1:
+        return ident(found[0])
+    return f"coalesce({', '.join(ident(c) for c in found)})"
 
 
 def describe_lake_sql(glob: str) -> str:
@@ -91,15 +106,71 @@ ORDER BY {order}
 """
 
 
-def _latest_in_lake(key: str, table: str, newest_first: str, order: str) -> str:
-    """The latest row per `key` of a lake table, without the staging view's extra columns."""
+def _latest_in_lake(
+    key: str, table: str, newest_first: str, order: str, exclude: tuple[str, ...] = ()
+) -> str:
+    """The latest row per `key` of a lake table, without the staging view's extra columns
+    (nor the `exclude`d ones)."""
+    columns = ", ".join(("_file", "_row", *exclude))
     return _first_per_key(
-        key, f"lake_{table}", f"{newest_first}, {_LATEST}", order, "* EXCLUDE (_file, _row)"
+        key, f"lake_{table}", f"{newest_first}, {_LATEST}", order, f"* EXCLUDE ({columns})"
     )
+
+
+# Who an account is lives in `accounts`, not in every follower row.
+IDENTITY = ("handle", "display_name", "profile_url")
+
+# The accounts file's names, handed to the build (storage never reads settings itself).
+CONFIGURED_ACCOUNTS_SQL = """
+CREATE TEMP TABLE configured_accounts (platform VARCHAR, account_id VARCHAR, account_name VARCHAR)
+"""
+
+ACCOUNTS_SQL = """
+WITH known AS (
+    SELECT platform, account_id FROM configured_accounts
+    UNION SELECT platform, account_id FROM lake_follower_snapshots
+    UNION SELECT platform, account_id FROM lake_posts
+    UNION SELECT platform, account_id FROM lake_collection_jobs
+),
+profile AS (
+    -- Each field from the latest profile that carried it (a day without it keeps the last).
+    SELECT
+        platform,
+        account_id,
+        arg_max(handle, snapshot_date) FILTER (WHERE handle IS NOT NULL) AS handle,
+        arg_max(display_name, snapshot_date) FILTER (WHERE display_name IS NOT NULL)
+            AS display_name,
+        arg_max(profile_url, snapshot_date) FILTER (WHERE profile_url IS NOT NULL)
+            AS profile_url,
+        max(snapshot_date) AS profile_read_on
+    FROM lake_follower_snapshots
+    GROUP BY platform, account_id
+)
+SELECT
+    k.platform,
+    k.account_id,
+    c.account_name,
+    p.handle,
+    p.display_name,
+    p.profile_url,
+    c.account_id IS NOT NULL AS in_accounts_file,
+    p.profile_read_on
+FROM known AS k
+LEFT JOIN (SELECT DISTINCT ON (platform, account_id) * FROM configured_accounts) AS c
+    USING (platform, account_id)
+LEFT JOIN profile AS p USING (platform, account_id)
+ORDER BY k.platform, k.account_id
+"""
 
 
 # (table, comment, SELECT). Tables are created in this order; later ones may read earlier.
 TABLES: list[tuple[str, str, str]] = [
+    (
+        "accounts",
+        "One row per account: the accounts file's name for it, and its handle, display name "
+        "and profile URL as the platform's latest profile gave them (NULL where it gives none).",
+        ACCOUNTS_SQL,
+    ),
     (
         "social_posts",
         "One row per post, its latest version (latest snapshot_date, then collected_at).",
@@ -138,6 +209,7 @@ TABLES: list[tuple[str, str, str]] = [
             "follower_snapshots",
             "collected_at DESC NULLS LAST",
             "snapshot_date, platform, account_id",
+            exclude=IDENTITY,
         ),
     ),
     (
@@ -264,17 +336,19 @@ ORDER BY platform, api_version, media_type, metric
         "Followers per account and day, with the change since the previous snapshot.",
         """
 SELECT
-    snapshot_date,
-    platform,
-    account_id,
-    followers,
-    followers - lag(followers) OVER w AS followers_change,
-    100.0 * (followers - lag(followers) OVER w) / nullif(lag(followers) OVER w, 0)
+    f.snapshot_date,
+    f.platform,
+    f.account_id,
+    a.account_name,
+    f.followers,
+    f.followers - lag(f.followers) OVER w AS followers_change,
+    100.0 * (f.followers - lag(f.followers) OVER w) / nullif(lag(f.followers) OVER w, 0)
         AS followers_change_pct,
-    snapshot_date - lag(snapshot_date) OVER w AS days_since_previous
-FROM follower_snapshots
-WINDOW w AS (PARTITION BY platform, account_id ORDER BY snapshot_date)
-ORDER BY platform, account_id, snapshot_date
+    f.snapshot_date - lag(f.snapshot_date) OVER w AS days_since_previous
+FROM follower_snapshots AS f
+LEFT JOIN accounts AS a USING (platform, account_id)
+WINDOW w AS (PARTITION BY f.platform, f.account_id ORDER BY f.snapshot_date)
+ORDER BY f.platform, f.account_id, f.snapshot_date
 """,
     ),
     (
@@ -311,6 +385,7 @@ SELECT
     d.snapshot_date,
     d.platform,
     d.account_id,
+    a.account_name,
     g.followers,
     g.followers_change,
     coalesce(p.posts_published, 0) AS posts_published,
@@ -318,6 +393,7 @@ SELECT
     e.interactions,
     e.avg_engagement_rate
 FROM days AS d
+LEFT JOIN accounts AS a USING (platform, account_id)
 LEFT JOIN follower_growth AS g USING (snapshot_date, platform, account_id)
 LEFT JOIN published AS p USING (snapshot_date, platform, account_id)
 LEFT JOIN engagement AS e USING (snapshot_date, platform, account_id)
@@ -331,6 +407,7 @@ ORDER BY d.snapshot_date, d.platform, d.account_id
 SELECT
     m.platform,
     m.account_id,
+    a.account_name,
     m.post_id,
     p.created_at,
     p.content_type,
@@ -347,6 +424,7 @@ SELECT
     m.collected_at
 FROM post_engagement_metrics AS m
 LEFT JOIN social_posts AS p USING (platform, post_id)
+LEFT JOIN accounts AS a ON a.platform = m.platform AND a.account_id = m.account_id
 ORDER BY m.engagement_rate DESC NULLS LAST, m.interactions DESC NULLS LAST, m.platform, m.post_id
 """,
     ),

@@ -172,8 +172,10 @@ def test_the_profile_reads_follows_and_page_likes(sandbox: Sandbox) -> None:
     body = client.fetch_profile().body
     account = sandbox.world.account(P, client.account_id)
     assert body["followers_count"] == sandbox.world.followers(account)["followers"]
-    assert {"fan_count", "name"} <= body.keys()
-    assert sandbox.requests_for(P)[0].query["fields"] == "followers_count,fan_count,name"
+    assert {"fan_count", "name", "username"} <= body.keys()
+    assert (
+        sandbox.requests_for(P)[0].query["fields"] == "followers_count,fan_count,name,username,link"
+    )
 
 
 def test_log_lines_name_waits_without_tokens(

@@ -9,7 +9,7 @@ import requests
 
 from social_pipeline.clients.errors import PermanentError, RateLimited
 from social_pipeline.clients.http import encode_query
-from social_pipeline.clients.linkedin import LinkedInClient, restli_list
+from social_pipeline.clients.linkedin import LinkedInClient, image_urns, restli_list
 from social_pipeline.core.window import CollectionWindow
 from social_pipeline.sandbox.server import Fault, Sandbox
 from social_pipeline_tests import helpers
@@ -111,10 +111,14 @@ def test_a_retired_api_version_is_permanent_and_says_to_update_the_version(
     assert [r.status for r in sandbox.requests_for("linkedin")] == [426]
 
 
-def test_a_default_day_costs_one_profile_one_listing_and_two_statistics_calls(
+def test_a_default_day_costs_one_profile_one_listing_two_statistics_and_the_image_calls(
     sandbox: Sandbox,
 ) -> None:
     pages = list(client(sandbox).collect(WINDOW))
 
-    assert [p.kind for p in pages] == ["profile", "posts", "metrics", "metrics"]
-    assert len(sandbox.requests_for("linkedin")) == 4
+    images = image_urns(pages[1].body, pages[1].post_ids)
+    calls = -(-len(images) // 50)  # 50 image URNs per Images API call
+    assert calls >= 1
+    day = ["profile", "posts", "metrics", "metrics"]
+    assert [p.kind for p in pages] == day + ["images"] * calls
+    assert len(sandbox.requests_for("linkedin")) == 4 + calls

@@ -36,12 +36,13 @@ def test_posts_are_the_worlds_posts_in_the_window_with_text_type_and_permalink(
         assert row["permalink"] == f"https://www.linkedin.com/feed/update/{post.post_id}"
     assert set(posts["content_type"]) >= {"text", "image", "link", "carousel"}
     carousel = posts.filter(pl.col("content_type") == "carousel").row(0, named=True)
+    # Image URNs are resolved to the Images API's download URLs.
     assert len(carousel["media_urls"]) >= 2 and all(
-        u.startswith("urn:li:image:") for u in carousel["media_urls"]
+        u.startswith("https://media.licdn.") for u in carousel["media_urls"]
     )
     link = posts.filter(pl.col("content_type") == "link").row(0, named=True)
     assert link["media_urls"][0].startswith("https://") and link["thumbnail_url"].startswith(
-        "urn:li:image:"
+        "https://media.licdn."
     )
 
 
