@@ -342,7 +342,13 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    import signal
     import threading
+
+    # A server is stopped with SIGTERM. Started from a process that ignores it (a shell
+    # job, or a Python process where Dagster mapped SIGTERM onto an ignored SIGINT), the
+    # ignoring is inherited and the emulator could never be stopped.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     from social_pipeline.sandbox.server import Sandbox, SandboxConfig
 

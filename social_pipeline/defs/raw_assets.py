@@ -89,7 +89,7 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
     ) -> Iterator[dg.MaterializeResult]:
         loaded = settings.load()
         day = parse_day(context.partition_key)
-        with apis.base_urls(loaded) as urls:
+        with apis.base_urls(loaded, day) as urls:
             pull = collect_platform(
                 loaded,
                 platform,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -51,8 +52,8 @@ class ApiHostsResource(dg.ConfigurableResource):
     or, in sandbox mode, an emulator this step starts on loopback."""
 
     @contextmanager
-    def base_urls(self, settings: Settings) -> Iterator[dict[str, str]]:
-        with api_base_urls(settings) as urls:
+    def base_urls(self, settings: Settings, day: date | None = None) -> Iterator[dict[str, str]]:
+        with api_base_urls(settings, day) as urls:
             yield urls
 
 

@@ -1,8 +1,11 @@
-"""A deterministic synthetic world: accounts, posts and metrics that grow with age.
+"""A deterministic synthetic world: accounts that grow day by day, posts whose metrics grow
+with age.
 
 Everything is a pure function of (seed, platform, account, day, index, observation time),
 computed on demand, so the world serves thousands of accounts without holding them in
-memory and two emulators with the same config serve the same data.
+memory and two emulators with the same config serve the same data. Followers and metrics
+move every day by seeded amounts (a weekly rhythm, quiet days, the odd viral day), so a
+week of collections plots as lines with slopes of their own, not as flat ones.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ _TEXTS = (
     "",  # some posts carry media only
     "We're hiring engineers in Zürich & Kraków",
 )
+
+# The weekly rhythm of audiences: more gained midweek than at weekends (Monday is 0).
+_WEEKLY = (1.0, 1.25, 1.35, 1.2, 0.95, 0.6, 0.65)
+# A post's engagement gets a weight per day of its life; after this many days the curve
+# is followed unweighted (the increments are tiny by then) so a look-up stays cheap.
+_WEIGHTED_DAYS = 60
+_FOLLOWER_BLOCK = 32  # days of follower gains computed (and cached) together
 
 
 def _h(*parts: object) -> int:
@@ -100,8 +110,8 @@ class SandboxAccount:
     account_id: str
     name: str
     handle: str
-    base_followers: int
-    daily_growth: float
+    base_followers: int  # on HISTORY_START
+    daily_growth: float  # the average net gain a day: 0.1%-1% of base, at least 5
 
 
 @dataclass(frozen=True)
@@ -140,8 +150,10 @@ class World:
                 account_id=account.account_id,
                 name=account.name,
                 handle=f"sandbox_{account.platform}_{n + 1}",
-                base_followers=1000 + _h(self.seed, account.account_id) % 90000,
-                daily_growth=5 + (_h(self.seed, "g", account.account_id) % 200),
+                base_followers=(base := 1000 + _h(self.seed, account.account_id) % 90000),
+                daily_growth=max(
+                    5.0, base * 0.001 * 10 ** _unit(self.seed, "g", account.account_id)
+                ),
             )
         # Post ids start with a per-account prefix: look-ups by id need no scan.
         self._by_prefix: dict[tuple[str, str], str] = {
@@ -162,12 +174,15 @@ class World:
         return self._accounts.get((platform, account_id))
 
     def followers(self, account: SandboxAccount, at: datetime | None = None) -> dict[str, int]:
-        """Follower counts as of `at`: a trend plus a wobble that changes day to day."""
+        """Follower counts as of `at`'s day: the base plus every day's net gain so far.
+
+        A day's gain is the account's own `daily_growth` scaled by the weekday, by a seeded
+        factor (0.5-1.5), now and then negative (a quiet day loses a few), now and then
+        8-20 times the usual (a viral day). Never zero: consecutive days always differ.
+        """
         at = at or self.clock()
-        days = (at.date() - HISTORY_START).days
-        wobble = int((_unit(self.seed, account.account_id, at.date()) - 0.3) * 40)
         return {
-            "followers": max(0, int(account.base_followers + account.daily_growth * days) + wobble),
+            "followers": max(0, int(_followers_on(self.seed, account, at.date()))),
             "following": 50 + _h(account.account_id, "following") % 400,
             "posts_count": self.posts_count(account, at),
         }
@@ -233,23 +248,81 @@ class World:
                 }
 
     def metrics(self, post: Post, at: datetime | None = None) -> dict[str, int]:
-        """Engagement as of `at`: grows fast on day one, then flattens (log curve)."""
+        """Engagement as of `at`: never decreases, grows fast on day one, then flattens.
+
+        The shape is a log curve by age; each day of the post's life scales its share of
+        the curve by a seeded factor and the weekday (a viral day by 4), so the daily
+        increments differ from day to day and from post to post.
+        """
         at = at or self.clock()
-        hours = max(0.0, (at - post.created_at).total_seconds() / 3600)
-        growth = math.log1p(hours) / math.log1p(24 * 28)
-        pop = 0.2 + 1.8 * _unit(self.seed, post.post_id, "pop")
-        views = int(5000 * pop * growth)
+        views = int(5000 * _popularity(self.seed, post.post_id) * _curve_share(self.seed, post, at))
+        chatty = 0.6 + 0.8 * _unit(self.seed, post.post_id, "engagement")  # per-post rates
         return {
             "views": views,
             "reach": int(views * 0.7),
-            "likes": int(views * 0.05),
-            "comments": int(views * 0.006),
-            "shares": int(views * 0.004),
-            "saves": int(views * 0.003),
+            "likes": int(views * 0.05 * chatty),
+            "comments": int(views * 0.006 * chatty),
+            "shares": int(views * 0.004 * chatty),
+            "saves": int(views * 0.003 * chatty),
             "clicks": int(views * 0.01),
-            "quotes": int(views * 0.001),
-            "bookmarks": int(views * 0.002),
+            "quotes": int(views * 0.001 * chatty),
+            "bookmarks": int(views * 0.002 * chatty),
         }
+
+
+def _popularity(seed: int, post_id: str) -> float:
+    """A post's popularity: 0.2-2.0."""
+    return 0.2 + 1.8 * _unit(seed, post_id, "pop")
+
+
+def _daily_gain(seed: int, account: SandboxAccount, day: date) -> float:
+    u = _unit(seed, account.account_id, day, "gain")
+    if u < 0.08:  # a quiet day: unfollows outnumber follows
+        factor = -0.3 - 2.5 * u
+    elif u > 0.96:  # a viral day
+        factor = 8 + 300 * (u - 0.96)
+    else:
+        factor = (0.5 + _unit(seed, account.account_id, day, "size")) * _WEEKLY[day.weekday()]
+    return account.daily_growth * factor
+
+
+@lru_cache(maxsize=8192)
+def _gains_in_block(seed: int, account: SandboxAccount, block: int) -> tuple[float, ...]:
+    """Running totals of the gains of the block's days (day 0 is HISTORY_START)."""
+    first = HISTORY_START + timedelta(days=block * _FOLLOWER_BLOCK)
+    totals, total = [], 0.0
+    for offset in range(_FOLLOWER_BLOCK):
+        total += _daily_gain(seed, account, first + timedelta(days=offset))
+        totals.append(total)
+    return tuple(totals)
+
+
+def _followers_on(seed: int, account: SandboxAccount, day: date) -> float:
+    days = (day - HISTORY_START).days
+    if days < 0:
+        return float(account.base_followers)
+    whole, rest = divmod(days, _FOLLOWER_BLOCK)
+    done = sum(_gains_in_block(seed, account, b)[-1] for b in range(whole))
+    return account.base_followers + done + _gains_in_block(seed, account, whole)[rest]
+
+
+def _curve(days: float) -> float:
+    """The share of a post's engagement reached `days` after posting (1.0 at four weeks)."""
+    return math.log1p(24 * max(0.0, days)) / math.log1p(24 * 28)
+
+
+def _curve_share(seed: int, post: Post, at: datetime) -> float:
+    """The weighted log curve: each day of the post's life adds its piece, times its weight."""
+    age = (at - post.created_at).total_seconds() / 86400
+    if age <= 0:
+        return 0.0
+    total = 0.0
+    for k in range(min(math.ceil(age), _WEIGHTED_DAYS)):
+        day = (post.created_at + timedelta(days=k)).date()
+        u = _unit(seed, post.post_id, k, "day")
+        weight = 4.0 if u > 0.95 else (0.5 + u) * _WEEKLY[day.weekday()]
+        total += weight * (_curve(min(age, k + 1)) - _curve(k))
+    return total + max(0.0, _curve(age) - _curve(_WEIGHTED_DAYS))
 
 
 # Post ids encode (account index, day, index) so the emulator can find a post from its id
