@@ -94,6 +94,22 @@ def test_a_run_that_collected_no_account_fails_and_says_so(deployment: Deploymen
     assert "none of the 2 accounts this run tried was collected" in str(failure.event_specific_data)
 
 
+def test_a_full_day_whose_every_account_failed_fails(deployment: Deployment) -> None:
+    d = deployment
+    d.clock.morning_after(DAY)
+    for platform in PLATFORMS:
+        revoke(d, platform)
+
+    result = d.materialize(DAY)
+
+    assert not result.success
+    assert d.instance.get_run_by_id(result.run_id).tags["social_pipeline/failed_accounts"] == "12"
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "none of the 12 accounts this run tried was collected" in str(
+        failure.event_specific_data
+    )
+
+
 def test_one_dead_platform_never_holds_back_the_others(deployment: Deployment) -> None:
     d = deployment
     d.clock.morning_after(DAY)
