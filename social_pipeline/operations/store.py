@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -11,8 +11,9 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.platforms import PLATFORMS
+from social_pipeline.core.pulls import RawPull
 from social_pipeline.normalize.carried import carried_forward
-from social_pipeline.normalize.common import noted_gaps
+from social_pipeline.normalize.common import PlatformFrames, noted_gaps
 from social_pipeline.normalize.gaps import vanished_posts
 from social_pipeline.normalize.rates import with_rates
 from social_pipeline.operations.registry import platform_code
@@ -35,10 +36,19 @@ def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORM
     Gaps are what the platforms did not give: what the clients noted and the normalizers
     found missing, and posts earlier days stored that today's complete listings lack
     (read from the lake's posts of the days before).
+
+    Pages are read a batch of accounts at a time (`raw.pull_batches`) and only each
+    batch's frames are kept, a small fraction of the pages as Python objects: memory
+    follows the batch, not the number of accounts. Every step across accounts (dedupe,
+    rates, vanished and carried posts) runs once on the day's frames.
     """
-    pulls = [pull for p in platforms for pull in raw.read_pulls(data_dir, p, day)]
-    by_platform = {p: [pull for pull in pulls if pull.platform == p] for p in platforms}
-    parts = [platform_code(p).normalize(by_platform[p]) for p in platforms]
+    parts, noted, pulls = [], [], []
+    for platform in platforms:
+        for paths in raw.pull_batches(data_dir, platform, day):
+            frames, notes, headers = _normalize_batch(platform, paths)
+            parts.append(frames)
+            noted.append(notes)
+            pulls.extend(headers)
     followers = _concat([f.followers for f in parts], schema.FOLLOWERS)
     followers = followers.unique(["platform", "account_id"], keep="last", maintain_order=True)
     posts = _concat([f.posts for f in parts], schema.POSTS)
@@ -52,8 +62,7 @@ def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORM
     earlier = lake.read_table(data_dir, "posts", earlier_days)
     earlier = earlier.filter(pl.col("platform").is_in(list(platforms)))
     gaps = _concat(
-        [f.gaps for f in parts]
-        + [noted_gaps(pulls), vanished_posts(pulls, posts, earlier, quarantine)],
+        [f.gaps for f in parts] + noted + [vanished_posts(pulls, posts, earlier, quarantine)],
         schema.GAPS,
     )
     engagement = with_rates(engagement, followers).with_columns(
@@ -72,6 +81,16 @@ def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORM
         quarantine=quarantine,
         gaps=gaps.sort("platform", "account_id", "kind", "post_id", "field", nulls_last=True),
     )
+
+
+def _normalize_batch(
+    platform: str, paths: list[Path]
+) -> tuple[PlatformFrames, pl.DataFrame, list[RawPull]]:
+    """One batch of a platform's pulls: its frames, the gaps its clients noted, and the
+    pulls' headers (no pages) for the day-wide steps."""
+    pulls = [raw.read_pull(path, platform) for path in paths]
+    frames = platform_code(platform).normalize(pulls)
+    return frames, noted_gaps(pulls), [replace(pull, records=[]) for pull in pulls]
 
 
 def _concat(frames: list[pl.DataFrame], table: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -74,45 +74,70 @@ def write_rate_limits(
 def read_pulls(data_dir: Path, platform: str, day: date) -> list[RawPull]:
     """Every account's landed pull of the day for a platform, in account order."""
     folder = partition_dir(data_dir, platform, day)
-    pulls = []
-    for path in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-        header = json.loads(lines[0])
-        records = []
-        for number, line in enumerate(lines[1:], start=2):
-            try:
-                records.append(json.loads(line))
-            except ValueError as exc:
-                # A line we wrote ourselves should always parse; keep it for quarantine.
-                records.append(
-                    {
-                        "kind": "unreadable",
-                        "error": f"{path}:{number}: {exc}",
-                        "body": None,
-                        "body_text": line[:2000],
-                    }
-                )
-        pulls.append(
-            RawPull(
-                platform=platform,
-                account_id=header["account_id"],
-                partition_date=date.fromisoformat(header["partition_date"]),
-                window_start=datetime.fromisoformat(header["window_start"]),
-                window_end=datetime.fromisoformat(header["window_end"]),
-                collected_at=datetime.fromisoformat(header["collected_at"]),
-                job_id=header["job_id"],
-                records=records,
-                path=path,
-                complete=header.get("status", "success") == "success",
-                listed_from=(
-                    datetime.fromisoformat(header["listed_from"])
-                    if header.get("listed_from")
-                    else None
-                ),
+    return [read_pull(path, platform) for path in sorted(folder.glob("*.jsonl.gz"))]
+
+
+# Pages decoded to Python objects take some 30 times their gzip size, so normalizing a
+# 1 MiB batch peaks near 400 MiB: a batch, not the day, is what is held at once.
+BATCH_BYTES = 1024 * 1024
+
+
+def pull_batches(
+    data_dir: Path, platform: str, day: date, max_bytes: int | None = None
+) -> list[list[Path]]:
+    """The day's pull files of a platform in account order, in batches to read one at a time.
+
+    A batch holds pulls whose landed (compressed) files add up to at most `max_bytes`
+    (default `BATCH_BYTES`), or one pull that alone is larger, so the memory of
+    normalizing a day follows the batch, not the number of accounts.
+    """
+    limit = BATCH_BYTES if max_bytes is None else max_bytes
+    batches: list[list[Path]] = []
+    size = 0
+    for path in sorted(partition_dir(data_dir, platform, day).glob("*.jsonl.gz")):
+        length = path.stat().st_size
+        if not batches or size + length > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(path)
+        size += length
+    return batches
+
+
+def read_pull(path: Path, platform: str) -> RawPull:
+    """One landed pull: its header, and each page as a dict (unreadable lines kept as such)."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    header = json.loads(lines[0])
+    records = []
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            records.append(json.loads(line))
+        except ValueError as exc:
+            # A line we wrote ourselves should always parse; keep it for quarantine.
+            records.append(
+                {
+                    "kind": "unreadable",
+                    "error": f"{path}:{number}: {exc}",
+                    "body": None,
+                    "body_text": line[:2000],
+                }
             )
-        )
-    return pulls
+    return RawPull(
+        platform=platform,
+        account_id=header["account_id"],
+        partition_date=date.fromisoformat(header["partition_date"]),
+        window_start=datetime.fromisoformat(header["window_start"]),
+        window_end=datetime.fromisoformat(header["window_end"]),
+        collected_at=datetime.fromisoformat(header["collected_at"]),
+        job_id=header["job_id"],
+        records=records,
+        path=path,
+        complete=header.get("status", "success") == "success",
+        listed_from=(
+            datetime.fromisoformat(header["listed_from"]) if header.get("listed_from") else None
+        ),
+    )
 
 
 def read_jobs(data_dir: Path, platform: str, day: date) -> list[dict[str, Any]]:
