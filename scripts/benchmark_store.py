@@ -35,6 +35,9 @@ from pathlib import Path
 
 import polars as pl
 
+# The emulator's base URLs as `social-pipeline sandbox` prints them (a sibling script).
+from benchmark import read_base_urls  # noqa: E402
+
 from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.environment import load_environment
 from social_pipeline.operations.collect import collect_platform
@@ -169,19 +172,6 @@ def collect_day(data_dir: Path, day: date, per_platform: int, latency_ms: float)
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def read_base_urls(server: subprocess.Popen[str]) -> dict[str, str]:
-    urls: dict[str, str] = {}
-    assert server.stdout is not None
-    while len(urls) < len(PLATFORMS):
-        line = server.stdout.readline()
-        if not line:
-            raise RuntimeError("the emulator exited before printing its base URLs")
-        if line.startswith("export "):
-            name, _, url = line.removeprefix("export ").strip().partition("=")
-            urls[name] = url
-    return urls
 
 
 def subset_day(full: Path, target: Path, day: date, per_platform: int) -> Path:

@@ -309,3 +309,26 @@ def dagster_materialize(select: str, day: date) -> list[str]:
         "--partition",
         day.isoformat(),
     ]
+
+
+def collect_day(d: Deployment, day: date, platforms: Iterable[str], *, store: bool = True) -> None:
+    """A collection day the way the product runs it, without Dagster: pull each platform
+    (one retry), then store the day in the lake and build the warehouse (`store`)."""
+    from social_pipeline.environment import load_environment
+    from social_pipeline.operations.collect import collect_platform
+    from social_pipeline.operations.store import store_day
+    from social_pipeline.storage.warehouse import build_warehouse
+
+    d.clock.morning_after(day)
+    settings = load_environment()
+    for platform in platforms:
+        collect_platform(
+            settings,
+            platform,
+            day,
+            base_url=settings.base_urls[platform],
+            policy=fast_policy(max_retries=1),
+        )
+    if store:
+        store_day(d.data_dir, day)
+        build_warehouse(d.data_dir)

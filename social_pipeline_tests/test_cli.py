@@ -38,8 +38,14 @@ def test_collect_runs_through_dagster_and_prints_the_warehouse_and_a_query(
     out = capsys.readouterr().out
     assert f"Warehouse: {deployment.data_dir / 'warehouse.duckdb'}" in out
     assert "FROM post_engagement_metrics" in out
-    for platform in ("facebook", "instagram", "x", "linkedin", "youtube", "tiktok"):
-        assert f"raw_{platform}" in out and f"│ {platform}" in out
+    assert "shape:" not in out  # a terminal table, not a raw polars frame
+    example = out[out.index("ORDER BY platform;") + len("ORDER BY platform;") :]
+    rows = [line.split()[0] for line in example.splitlines() if line[:1].isalpha()]
+    platforms = ["facebook", "instagram", "linkedin", "tiktok", "x", "youtube"]
+    assert rows[: len(platforms) + 1] == ["platform", *platforms]
+    assert "showing 6 of 6 rows" in example
+    for platform in platforms:
+        assert f"raw_{platform}" in out
     with dg.DagsterInstance.get() as instance:
         [run] = instance.get_runs()
         assert run.is_success and run.tags.get("dagster/partition") == DAY.isoformat()

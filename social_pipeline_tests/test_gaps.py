@@ -19,9 +19,7 @@ import pytest
 from social_pipeline.clients.youtube import UNLISTED_BY_VIDEOS
 from social_pipeline.core import schema
 from social_pipeline.core.window import CollectionWindow
-from social_pipeline.environment import load_environment
 from social_pipeline.normalize.rates import with_rates
-from social_pipeline.operations.collect import collect_platform
 from social_pipeline.operations.store import store_day
 from social_pipeline.sandbox.protocol import Fault
 from social_pipeline.sandbox.server import Sandbox
@@ -39,19 +37,7 @@ POSTED = date(2026, 11, 10)
 
 
 def collect(d: Deployment, day: date, platforms: tuple[str, ...] = ("x",)) -> None:
-    """A collection day the way the product runs it: pull, store the day, build the warehouse."""
-    d.clock.morning_after(day)
-    settings = load_environment()
-    for platform in platforms:
-        collect_platform(
-            settings,
-            platform,
-            day,
-            base_url=settings.base_urls[platform],
-            policy=helpers.fast_policy(max_retries=1),
-        )
-    store_day(d.data_dir, day)
-    build_warehouse(d.data_dir)
+    helpers.collect_day(d, day, platforms)
 
 
 def a_post(sb: Sandbox, platform: str, account: int = 0) -> Post:

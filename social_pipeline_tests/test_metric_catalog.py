@@ -14,17 +14,13 @@ import pytest
 from social_pipeline.clients.instagram import InstagramClient
 from social_pipeline.core import metric_catalog as catalog
 from social_pipeline.core.window import CollectionWindow
-from social_pipeline.environment import load_environment
-from social_pipeline.operations.collect import collect_platform
 from social_pipeline.operations.registry import make_session
-from social_pipeline.operations.store import store_day
 from social_pipeline.sandbox import instagram as sandbox_instagram
 from social_pipeline.sandbox.graph import insight_knobs
 from social_pipeline.sandbox.protocol import Emulator
 from social_pipeline.sandbox.server import Sandbox
 from social_pipeline.sandbox.world import Post
 from social_pipeline.storage import raw
-from social_pipeline.storage.warehouse import build_warehouse
 from social_pipeline_tests import helpers
 from social_pipeline_tests.helpers import Deployment
 
@@ -40,18 +36,7 @@ IG_MEDIA = {
 
 
 def collect(d: Deployment, platform: str) -> None:
-    """A collection day as the product runs it: pull, store the day, build the warehouse."""
-    d.clock.morning_after(DAY)
-    settings = load_environment()
-    collect_platform(
-        settings,
-        platform,
-        DAY,
-        base_url=settings.base_urls[platform],
-        policy=helpers.fast_policy(max_retries=1),
-    )
-    store_day(d.data_dir, DAY)
-    build_warehouse(d.data_dir)
+    helpers.collect_day(d, DAY, [platform])
 
 
 def statuses(d: Deployment, platform: str) -> set[str]:

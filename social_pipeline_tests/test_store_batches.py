@@ -13,8 +13,6 @@ import polars as pl
 import pytest
 
 from social_pipeline.core.platforms import PLATFORMS
-from social_pipeline.environment import load_environment
-from social_pipeline.operations.collect import collect_platform
 from social_pipeline.operations.store import DayFrames, normalize_day
 from social_pipeline.storage import raw
 from social_pipeline_tests import helpers
@@ -34,16 +32,7 @@ def _sorted(frames: DayFrames) -> dict[str, pl.DataFrame]:
 def test_a_day_cut_into_one_batch_per_account_stores_the_same_rows(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deployment.clock.morning_after(DAY)
-    settings = load_environment()
-    for platform in PLATFORMS:
-        collect_platform(
-            settings,
-            platform,
-            DAY,
-            base_url=settings.base_urls[platform],
-            policy=helpers.fast_policy(max_retries=1),
-        )
+    helpers.collect_day(deployment, DAY, PLATFORMS, store=False)
     whole = normalize_day(deployment.data_dir, DAY)
     assert len(raw.pull_batches(deployment.data_dir, "x", DAY)) == 1
 

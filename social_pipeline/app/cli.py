@@ -218,7 +218,9 @@ def _collect(args: argparse.Namespace) -> int:
         print(f"Example query (duckdb {result.warehouse} -readonly):\n{EXAMPLE_QUERY};\n")
         from social_pipeline.storage.warehouse import query
 
-        print(query(settings.data_dir, EXAMPLE_QUERY))
+        example = query(settings.data_dir, EXAMPLE_QUERY)
+        width = shutil.get_terminal_size((120, 24)).columns
+        sys.stdout.write(views.render_table(example, width=width))
     jobs = run_jobs(settings.data_dir, day, result.run_id)
     failed = [j for j in jobs if j["status"] != "success"]
     collected = len(jobs) - len(failed)
