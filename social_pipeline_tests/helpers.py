@@ -6,22 +6,28 @@ import contextlib
 import gzip
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
+import pytest
+import yaml
 
 from social_pipeline.clients import PlatformClient, RawPage
 from social_pipeline.clients.errors import MalformedResponse
 from social_pipeline.clients.http import RetryPolicy
+from social_pipeline.core import schema
+from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.pulls import RawPull
 from social_pipeline.core.window import CollectionWindow
 from social_pipeline.definitions import defs as load_definitions
 from social_pipeline.operations.registry import client_class, make_session
-from social_pipeline.sandbox.server import Sandbox
+from social_pipeline.sandbox.server import Fault, Sandbox, SandboxConfig
+from social_pipeline.sandbox.world import Post
 from social_pipeline.storage.warehouse import query
 
 # The world is observed at this moment in tests, so metrics and followers are exact.
@@ -131,6 +137,48 @@ class Deployment:
         return query(self.data_dir, sql)
 
 
+@contextlib.contextmanager
+def deployed(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    """A deployment on a running emulator: an accounts file in `folder` naming every emulator
+    account, each with its own token variable, and the environment (set through
+    `monkeypatch`) pointing the pipeline at the file, a data folder and the emulator."""
+    clock = Clock(datetime(2026, 11, 20, 6, tzinfo=UTC))
+    with Sandbox(SandboxConfig(), clock=clock) as sandbox, dg.instance_for_test() as instance:
+        entries, tokens = [], {}
+        for platform in PLATFORMS:
+            for account in sandbox.world.accounts(platform):
+                env = token_env(platform, account.account_id)
+                token = f"s3cret-{platform}-{account.account_id[-6:]}-tok"
+                monkeypatch.setenv(env, token)
+                tokens[(platform, account.account_id)] = token
+                sandbox.grant(platform, token, account.account_id)
+                entries.append(
+                    {
+                        "platform": platform,
+                        "account_id": account.account_id,
+                        "name": account.name,
+                        "token_env": env,
+                    }
+                )
+        accounts = folder / "accounts.yaml"
+        accounts.write_text(yaml.safe_dump({"accounts": entries}))
+        data_dir = folder / "data"
+        monkeypatch.setenv("SOCIAL_PIPELINE_ACCOUNTS", str(accounts))
+        monkeypatch.setenv("SOCIAL_PIPELINE_DATA_DIR", str(data_dir))
+        for name, url in sandbox.env().items():
+            monkeypatch.setenv(name, url)
+        yield Deployment(sandbox, clock, data_dir, tokens, instance)
+
+
+def revoke_accounts(d: Deployment, platform: str, which: slice = slice(None)) -> list[str]:
+    """Revoke the tokens of the platform's accounts (all, or the `which` slice of them) on
+    the emulator, the way an owner removes the app; returns those accounts' ids."""
+    victims = [a.account_id for a in d.sandbox.world.accounts(platform)][which]
+    for account_id in victims:
+        d.sandbox.revoke(d.tokens[(platform, account_id)])
+    return victims
+
+
 def token_env(platform: str, account_id: str) -> str:
     return f"TEST_{platform.upper()}_{re.sub('[^A-Z0-9]', '_', account_id.upper())}_TOKEN"
 
@@ -150,15 +198,6 @@ def files_containing(folder: Path, secrets: list[str]) -> list[str]:
 
 
 # --- Client and normalizer tests: busy emulators, world posts, retries, quarantine -------
-
-from collections.abc import Iterator  # noqa: E402
-
-import polars as pl  # noqa: E402
-import pytest  # noqa: E402
-
-from social_pipeline.core import schema  # noqa: E402
-from social_pipeline.sandbox.server import Fault, SandboxConfig  # noqa: E402
-from social_pipeline.sandbox.world import Post  # noqa: E402
 
 
 @contextlib.contextmanager

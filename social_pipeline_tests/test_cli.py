@@ -18,16 +18,6 @@ from social_pipeline.app.cli import main as cli
 from social_pipeline_tests.helpers import Deployment, dagster_materialize
 
 DAY = date(2026, 11, 19)
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "dagster_home"
-    path.mkdir()
-    (path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(path))
-    return path
 
 
 def test_collect_runs_through_dagster_and_prints_the_warehouse_and_a_query(

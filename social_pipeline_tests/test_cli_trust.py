@@ -17,7 +17,6 @@ from social_pipeline.app.cli import main as cli
 from social_pipeline_tests.helpers import Deployment
 
 DAY = date(2026, 11, 19)
-ROOT = Path(__file__).resolve().parent.parent
 # Token-looking values a user might paste where a variable NAME belongs.
 PASTED = {
     "token_env": "EAABsbCS1iHgBAKZCq4ZD9xP7mZBzQ8wLrT3vK2ZD",
@@ -25,15 +24,6 @@ PASTED = {
     "client_id_env": "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
     "client_secret_env": "sk live 9f8e7d6c5b4a3921",
 }
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "dagster_home"
-    path.mkdir()
-    (path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(path))
-    return path
 
 
 def accounts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, doc: object) -> Path:
@@ -173,6 +163,31 @@ def test_check_warns_on_an_empty_account_list_but_passes(
     assert out.startswith("0 accounts from") and "warning:" in out and "lists no accounts" in out
 
 
+def configure_meta_app(
+    deployment: Deployment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    secret: str,
+    typed_secret: str,
+    more_apps: dict[str, dict[str, str]] | None = None,
+    only_platform: str | None = None,
+) -> None:
+    """The deployment's accounts file gains a Meta app read from META_ID and META_SECRET
+    (and `more_apps`; its accounts cut to `only_platform`). The emulator knows the app by
+    `secret`; the user's META_SECRET holds `typed_secret`."""
+    path = tmp_path / "accounts.yaml"
+    doc = yaml.safe_load(path.read_text())
+    if only_platform:
+        doc["accounts"] = [a for a in doc["accounts"] if a["platform"] == only_platform]
+    meta = {"client_id_env": "META_ID", "client_secret_env": "META_SECRET"}
+    doc["apps"] = {"facebook": meta, **(more_apps or {})}
+    path.write_text(yaml.safe_dump(doc))
+    deployment.sandbox.register_app("facebook", "meta-app", secret)
+    monkeypatch.setenv("META_ID", "meta-app")
+    monkeypatch.setenv("META_SECRET", typed_secret)
+
+
 def test_check_live_reads_each_profile_once_and_tries_the_apps(
     deployment: Deployment,
     tmp_path: Path,
@@ -182,16 +197,14 @@ def test_check_live_reads_each_profile_once_and_tries_the_apps(
     monkeypatch.setenv("COLUMNS", "240")
     bad, good = x_accounts(deployment)
     deployment.sandbox.revoke(deployment.tokens[("x", bad)])
-    path = tmp_path / "accounts.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["apps"] = {
-        "facebook": {"client_id_env": "META_ID", "client_secret_env": "META_SECRET"},
-        "tiktok": {"client_id_env": "TT_ID", "client_secret_env": "TT_SECRET"},
-    }
-    path.write_text(yaml.safe_dump(doc))
-    deployment.sandbox.register_app("facebook", "meta-app", "meta-app-secret-value")
-    monkeypatch.setenv("META_ID", "meta-app")
-    monkeypatch.setenv("META_SECRET", "meta-app-secret-value")
+    configure_meta_app(
+        deployment,
+        tmp_path,
+        monkeypatch,
+        secret="meta-app-secret-value",
+        typed_secret="meta-app-secret-value",
+        more_apps={"tiktok": {"client_id_env": "TT_ID", "client_secret_env": "TT_SECRET"}},
+    )
     monkeypatch.setenv("TT_ID", "tt")
     monkeypatch.setenv("TT_SECRET", "tt-secret-value")
 
@@ -221,14 +234,14 @@ def test_check_live_says_when_an_app_secret_is_wrong(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("COLUMNS", "240")
-    path = tmp_path / "accounts.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["accounts"] = [a for a in doc["accounts"] if a["platform"] == "x"]
-    doc["apps"] = {"facebook": {"client_id_env": "META_ID", "client_secret_env": "META_SECRET"}}
-    path.write_text(yaml.safe_dump(doc))
-    deployment.sandbox.register_app("facebook", "meta-app", "the-right-secret")
-    monkeypatch.setenv("META_ID", "meta-app")
-    monkeypatch.setenv("META_SECRET", "a-wrong-secret-123")
+    configure_meta_app(
+        deployment,
+        tmp_path,
+        monkeypatch,
+        secret="the-right-secret",
+        typed_secret="a-wrong-secret-123",
+        only_platform="x",
+    )
     assert cli(["check", "--live"]) == 1
     out = capsys.readouterr().out
     [app] = [line for line in out.splitlines() if line.startswith("app")]

@@ -18,6 +18,7 @@ import pytest
 
 from social_pipeline.clients.youtube import UNLISTED_BY_VIDEOS
 from social_pipeline.core import schema
+from social_pipeline.core.pulls import RawPull
 from social_pipeline.core.window import CollectionWindow
 from social_pipeline.normalize.rates import with_rates
 from social_pipeline.operations.store import store_day
@@ -228,17 +229,13 @@ def test_a_private_video_the_playlist_shows_without_its_date_is_a_tombstone(
     d.clock.morning_after(DAY)
     d.sandbox.world.remove_post("youtube", post.post_id)
     pull = helpers.land_pull(d.sandbox, "youtube", CollectionWindow(DAY))
-    records = [dict(r) for r in pull.records]
-    helpers.first_page(records, "posts")["body"]["items"].append(
+    helpers.first_page(pull, "posts")["body"]["items"].append(
         {
             "snippet": {"title": "Private video", "description": "This video is private."},
             "contentDetails": {"videoId": post.post_id},
         }
     )
-    land(d, records, "youtube", pull.account_id)
-
-    store_day(d.data_dir, DAY)
-    build_warehouse(d.data_dir)
+    store_landed(d, pull)
 
     assert tombstones(d) == [("youtube", post.post_id, DAY_BEFORE, DAY)]
 
@@ -256,12 +253,13 @@ def test_a_video_never_read_has_a_tombstone_without_last_seen(deployment: Deploy
 # -- missing fields -------------------------------------------------------------------
 
 
-def land(d: Deployment, pull_records: list[dict], platform: str, account_id: str) -> None:
-    """A landed pull with these records, as if collected: the raw file the store reads."""
+def store_landed(d: Deployment, pull: RawPull) -> None:
+    """A day's pull (a test's edited one) landed as if collected, then stored in the lake
+    and built into the warehouse."""
     window = CollectionWindow(DAY)
     header = {
-        "platform": platform,
-        "account_id": account_id,
+        "platform": pull.platform,
+        "account_id": pull.account_id,
         "partition_date": DAY.isoformat(),
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
@@ -269,8 +267,10 @@ def land(d: Deployment, pull_records: list[dict], platform: str, account_id: str
         "job_id": "job-gaps",
         "status": "success",
     }
-    folder = raw.partition_dir(d.data_dir, platform, DAY)
-    raw.write_pull(raw.pull_path(folder, account_id), header, pull_records)
+    folder = raw.partition_dir(d.data_dir, pull.platform, DAY)
+    raw.write_pull(raw.pull_path(folder, pull.account_id), header, pull.records)
+    store_day(d.data_dir, DAY)
+    build_warehouse(d.data_dir)
 
 
 def test_a_profile_without_public_metrics_has_null_followers_and_a_gap(
@@ -279,13 +279,8 @@ def test_a_profile_without_public_metrics_has_null_followers_and_a_gap(
     d = deployment
     d.clock.morning_after(DAY)
     pull = helpers.land_pull(d.sandbox, "x", CollectionWindow(DAY))
-    records = [dict(r) for r in pull.records]
-    profile = helpers.first_page(records, "profile")
-    del profile["body"]["data"]["public_metrics"]
-    land(d, records, "x", pull.account_id)
-
-    store_day(d.data_dir, DAY)
-    build_warehouse(d.data_dir)
+    del helpers.first_page(pull, "profile")["body"]["data"]["public_metrics"]
+    store_landed(d, pull)
 
     followers = d.table("SELECT followers FROM follower_snapshots")
     assert followers["followers"].to_list() == [None]
@@ -306,13 +301,9 @@ def test_a_post_lacking_a_count_it_was_asked_for_has_it_null_and_a_gap(
     d = deployment
     d.clock.morning_after(DAY)
     pull = helpers.land_pull(d.sandbox, "tiktok", CollectionWindow(DAY))
-    records = [dict(r) for r in pull.records]
-    video = helpers.first_page(records, "posts")["body"]["data"]["videos"][0]
+    video = helpers.first_page(pull, "posts")["body"]["data"]["videos"][0]
     del video["share_count"]
-    land(d, records, "tiktok", pull.account_id)
-
-    store_day(d.data_dir, DAY)
-    build_warehouse(d.data_dir)
+    store_landed(d, pull)
 
     row = d.table(f"SELECT shares, likes FROM engagement_snapshots WHERE post_id = '{video['id']}'")
     assert row.rows() == [(None, video["like_count"])]

@@ -15,7 +15,7 @@ from social_pipeline.core.settings import Account, Settings
 from social_pipeline.definitions import defs as load_definitions
 from social_pipeline.defs.jobs import keys_for_platform
 from social_pipeline.operations.notify import failed_accounts_text, notify, post_message
-from social_pipeline_tests.helpers import Deployment
+from social_pipeline_tests.helpers import Deployment, revoke_accounts
 from social_pipeline_tests.webhook_receiver import webhook_receiver
 
 DAY = date(2026, 11, 19)
@@ -82,8 +82,7 @@ def test_a_day_with_failed_accounts_is_posted_without_any_token(
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    victim = d.sandbox.world.accounts("instagram")[0].account_id
-    d.sandbox.revoke(d.tokens[("instagram", victim)])
+    [victim] = revoke_accounts(d, "instagram", slice(0, 1))
     with webhook_receiver() as hook:
         monkeypatch.setenv(WEBHOOK_ENV, hook.url)
         result = d.materialize(DAY)
@@ -100,8 +99,7 @@ def test_a_webhook_that_is_down_never_fails_the_collection(
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    victim = d.sandbox.world.accounts("x")[0].account_id
-    d.sandbox.revoke(d.tokens[("x", victim)])
+    revoke_accounts(d, "x", slice(0, 1))
     monkeypatch.setenv(WEBHOOK_ENV, closed_port_url())
     result = d.materialize(DAY, selection=dg.AssetSelection.assets(*keys_for_platform("x")))
     assert result.success
@@ -115,8 +113,7 @@ def test_a_failed_run_is_posted_by_the_run_failure_sensor(
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    for account in d.sandbox.world.accounts("tiktok"):
-        d.sandbox.revoke(d.tokens[("tiktok", account.account_id)])
+    revoke_accounts(d, "tiktok")
     result = d.materialize(DAY, selection=dg.AssetSelection.assets(*keys_for_platform("tiktok")))
     assert not result.success
     [failure] = d.instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)

@@ -15,7 +15,7 @@ from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.window import CollectionWindow
 from social_pipeline.sandbox.server import Fault
 from social_pipeline.storage.warehouse_sql import TABLES as WAREHOUSE_TABLES
-from social_pipeline_tests.helpers import Deployment, files_containing
+from social_pipeline_tests.helpers import Deployment, files_containing, revoke_accounts
 
 DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
 TABLES = [name for name, _, _ in WAREHOUSE_TABLES]  # every table the lake feeds
@@ -160,8 +160,7 @@ def test_a_revoked_token_fails_its_own_account_only_and_never_leaks(
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY1)
-    victim = d.sandbox.world.accounts(platform)[0].account_id
-    d.sandbox.revoke(d.tokens[(platform, victim)])
+    [victim] = revoke_accounts(d, platform, slice(0, 1))
 
     result = d.materialize(DAY1)
 

@@ -6,6 +6,7 @@ materializing, then SQL on the warehouse and the asset metadata the UI shows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,17 +24,22 @@ from social_pipeline.sandbox.server import Fault, Sandbox
 from social_pipeline.storage import lake, warehouse
 from social_pipeline.storage.lake_records import rate_limits_frame
 from social_pipeline_tests import helpers
-from social_pipeline_tests.helpers import Deployment
+from social_pipeline_tests.helpers import Deployment, deployed
 
 DAY = date(2026, 11, 20)
 VIEWS_WITH_NAMES = ("top_posts", "daily_account_summary", "follower_growth")
 
 
-@pytest.fixture
-def collected(deployment: Deployment) -> Deployment:
-    deployment.clock.morning_after(DAY)
-    assert deployment.materialize(DAY).success
-    return deployment
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A deployment that collected DAY, shared by the module's read-only tests: one
+    materialization for all of them. Its environment is undone once it has collected, so
+    the module's other tests see none of it."""
+    with pytest.MonkeyPatch.context() as mp, deployed(tmp_path_factory.mktemp("day"), mp) as d:
+        d.clock.morning_after(DAY)
+        assert d.materialize(DAY).success
+        mp.undo()
+        yield d
 
 
 def test_the_accounts_table_names_every_account_with_its_handle_and_profile_url(

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -21,6 +20,7 @@ from social_pipeline.clients.errors import ApiError
 from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.settings import START_DATE_ENV, Settings, SettingsError, check_tokens
 from social_pipeline.environment import load_environment
+from social_pipeline.operations.run_status import collected_nothing, jobs_of_run
 
 EXAMPLE_QUERY = """SELECT platform,
        count(*)                          AS posts,
@@ -221,7 +221,7 @@ def _collect(args: argparse.Namespace) -> int:
         example = query(settings.data_dir, EXAMPLE_QUERY)
         width = shutil.get_terminal_size((120, 24)).columns
         sys.stdout.write(views.render_table(example, width=width))
-    jobs = run_jobs(settings.data_dir, day, result.run_id)
+    jobs = jobs_of_run(settings.data_dir, day, result.run_id)
     failed = [j for j in jobs if j["status"] != "success"]
     collected = len(jobs) - len(failed)
     print(f"\nAccounts: {collected} of {len(jobs)} collected, {len(failed)} failed")
@@ -232,21 +232,9 @@ def _collect(args: argparse.Namespace) -> int:
                 f"  {job['platform']:<10} {job['account_id']}  {job.get('error_class') or '?'}: "
                 f"{job.get('error') or job['status']}"
             )
-    if not result.success or (failed and not collected):
+    if not result.success or collected_nothing(jobs):
         return EXIT_FAILED
     return EXIT_PARTIAL if failed else EXIT_OK
-
-
-def run_jobs(data_dir: Path, day: date, run_id: str) -> list[dict[str, Any]]:
-    """The job records one run wrote (one per account it tried), in platform order."""
-    from social_pipeline.storage.raw import read_jobs
-
-    return [
-        job
-        for platform in PLATFORMS
-        for job in sorted(read_jobs(data_dir, platform, day), key=lambda j: j["account_id"])
-        if job.get("run_id") == run_id
-    ]
 
 
 def _show(args: argparse.Namespace) -> int:

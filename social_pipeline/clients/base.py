@@ -190,6 +190,25 @@ class PlatformClient(ABC):
         )
 
 
+def gap_note(
+    kind: str,
+    post_id: str,
+    media_type: str | None,
+    field_name: str | None,
+    api_version: str,
+    detail: str,
+) -> dict[str, Any]:
+    """One `RawPage.notes` entry: `kind` one of `schema.GAP_KINDS`."""
+    return {
+        "kind": kind,
+        "field": field_name,
+        "post_id": post_id,
+        "media_type": media_type,
+        "api_version": api_version,
+        "detail": detail,
+    }
+
+
 def unreturned(
     asked: Sequence[str],
     returned: Collection[Any],

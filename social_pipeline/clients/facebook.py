@@ -15,10 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from social_pipeline.clients.base import RawPage, batches
+from social_pipeline.clients.base import RawPage, batches, gap_note
 from social_pipeline.clients.errors import ApiError, AuthError, PermanentError
 from social_pipeline.clients.graph import GraphClient, window_page
-from social_pipeline.clients.insight_refusals import gap_note
 from social_pipeline.core import metric_catalog as catalog
 from social_pipeline.core.window import CollectionWindow
 

@@ -15,14 +15,14 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
 import social_pipeline.clients.errors as errors
-from social_pipeline.clients.limits import RateLimitCoordinator, RateLimitWindow
+from social_pipeline.clients.limits import RateLimitCoordinator, RateLimitWindow, utcnow
 from social_pipeline.clients.redaction import SECRET_KEYS, Redactor, install_log_redaction
 
 log = logging.getLogger("social_pipeline.http")
@@ -46,10 +46,6 @@ def encode_query(params: Mapping[str, Any]) -> str:
     parts = [urlencode(plain, doseq=True)] if plain else []
     parts += [f"{k}={v}" for k, v in params.items() if isinstance(v, Verbatim)]
     return "&".join(parts)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -302,7 +298,7 @@ class ApiSession:
                 isinstance(error, errors.RateLimited | errors.TransientError)
                 and error.reset_at is None
             ):
-                error.reset_at = _retry_after(response, now)
+                error.reset_at = retry_after(response, now)
             return error
         return ApiResponse(endpoint, method, "", {}, response.status_code, body, now)
 
@@ -358,7 +354,8 @@ class ApiSession:
 _NOT_JSON = object()
 
 
-def _retry_after(response: requests.Response, now: datetime) -> datetime | None:
+def retry_after(response: requests.Response, now: datetime) -> datetime | None:
+    """When a `Retry-After: <seconds>` header says to ask again; None when it says nothing."""
     raw = response.headers.get("Retry-After", "").strip()
     if raw.isdigit():
         return now + timedelta(seconds=int(raw))

@@ -1,4 +1,4 @@
-"""What Graph refused of the insights asked, how a client reads it, and how it records it.
+"""What Graph refused of the insights asked, how a client reads it, and how it remembers it.
 
 Graph fails a whole call when one metric does not hold for one media on it, with (#100)
 naming the metric ("does not support the views metric for this media product type", "the
@@ -13,7 +13,6 @@ import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from social_pipeline.clients.errors import ApiError
 from social_pipeline.clients.http import ApiSession
@@ -49,22 +48,3 @@ def refusals_of(session: ApiSession) -> Refusals:
         _REFUSALS[key] = Refusals()
         weakref.finalize(session, _REFUSALS.pop, key, None)
     return _REFUSALS[key]
-
-
-def gap_note(
-    kind: str,
-    post_id: str,
-    media_type: str | None,
-    field_name: str | None,
-    api_version: str,
-    detail: str,
-) -> dict[str, Any]:
-    """One `RawPage.notes` entry: `kind` one of `schema.GAP_KINDS`."""
-    return {
-        "kind": kind,
-        "field": field_name,
-        "post_id": post_id,
-        "media_type": media_type,
-        "api_version": api_version,
-        "detail": detail,
-    }

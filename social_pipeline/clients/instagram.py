@@ -20,10 +20,10 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from social_pipeline.clients.base import RawPage, batches
+from social_pipeline.clients.base import RawPage, batches, gap_note
 from social_pipeline.clients.errors import PermanentError
 from social_pipeline.clients.graph import GraphClient, window_page
-from social_pipeline.clients.insight_refusals import gap_note, refusals_of, refused_metric
+from social_pipeline.clients.insight_refusals import refusals_of, refused_metric
 from social_pipeline.core import metric_catalog as catalog
 from social_pipeline.core.window import CollectionWindow
 

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import requests
 
 import social_pipeline.clients.errors as errors
+from social_pipeline.clients.http import retry_after, utcnow
 from social_pipeline.clients.redaction import Redactor, install_log_redaction
 from social_pipeline.core.platforms import APP_OF
 
@@ -40,10 +41,6 @@ _ABOUT_THE_GRANT = re.compile(r"(?i)token|grant|code|expired|revoked|invalid_req
 # As clients/graph.py reads them: app, user, page, custom limits; 800xx Business Use Case.
 _META_RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80100)})
 _DETAIL_LIMIT = 300
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -129,7 +126,7 @@ class OAuthClient:
         client_secret: str | None,
         *,
         timeout: float = 30.0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         redactor: Redactor | None = None,
     ) -> None:
         if platform not in APP_OF:
@@ -427,14 +424,14 @@ class OAuthClient:
         ):
             return errors.RateLimited(
                 f"the token endpoint {self.host} asked to slow down",
-                reset_at=_retry_after(response, self.clock()),
+                reset_at=retry_after(response, self.clock()),
                 **where,
             )
         if problem is None:
             if status >= 500:
                 return errors.TransientError(
                     f"the token endpoint {self.host} failed (server error {status})",
-                    reset_at=_retry_after(response, self.clock()),
+                    reset_at=retry_after(response, self.clock()),
                     **where,
                 )
             if status in (401, 403):
@@ -604,11 +601,6 @@ def _epoch(value: Any) -> datetime | None:
     if not amount:  # Meta: 0 means never
         return None
     return datetime.fromtimestamp(amount, UTC)
-
-
-def _retry_after(response: requests.Response, now: datetime) -> datetime | None:
-    raw = response.headers.get("Retry-After", "").strip()
-    return now + timedelta(seconds=int(raw)) if raw.isdigit() else None
 
 
 # urllib3 logs request URLs at DEBUG: the shared filter hides every token-bearing key.

@@ -31,23 +31,23 @@ REFRESHABLE = ("x", "linkedin", "youtube", "tiktok")
 ROTATING = ("x", "tiktok")
 GRAPH_OAUTH_VERSION = "v24.0"
 
-DEFAULT_TOKEN_URLS: dict[str, str] = {
+# Per app; each platform's entry is its app's (`APP_OF`).
+_APP_TOKEN_URLS: dict[str, str] = {
     "facebook": f"https://graph.facebook.com/{GRAPH_OAUTH_VERSION}/oauth/access_token",
-    "instagram": f"https://graph.facebook.com/{GRAPH_OAUTH_VERSION}/oauth/access_token",
     "x": "https://api.x.com/2/oauth2/token",
     "linkedin": "https://www.linkedin.com/oauth/v2/accessToken",
     "youtube": "https://oauth2.googleapis.com/token",
     "tiktok": "https://open.tiktokapis.com/v2/oauth/token/",
 }
-
-DEFAULT_AUTHORIZE_URLS: dict[str, str] = {
+_APP_AUTHORIZE_URLS: dict[str, str] = {
     "facebook": f"https://www.facebook.com/{GRAPH_OAUTH_VERSION}/dialog/oauth",
-    "instagram": f"https://www.facebook.com/{GRAPH_OAUTH_VERSION}/dialog/oauth",
     "x": "https://x.com/i/oauth2/authorize",
     "linkedin": "https://www.linkedin.com/oauth/v2/authorization",
     "youtube": "https://accounts.google.com/o/oauth2/v2/auth",
     "tiktok": "https://www.tiktok.com/v2/auth/authorize/",
 }
+DEFAULT_TOKEN_URLS: dict[str, str] = {p: _APP_TOKEN_URLS[APP_OF[p]] for p in PLATFORMS}
+DEFAULT_AUTHORIZE_URLS: dict[str, str] = {p: _APP_AUTHORIZE_URLS[APP_OF[p]] for p in PLATFORMS}
 
 # What `auth login` asks for: read-only analytics of the account being connected.
 LOGIN_SCOPES: dict[str, str] = {

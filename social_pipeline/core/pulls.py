@@ -24,10 +24,15 @@ class RawPull:
     # False for a pull that stopped partway (its header's status is not `success`): its
     # listing may not cover the window, so a post missing from it is not a vanished one.
     complete: bool = True
-    # Where the listing began: `window_start`, or later under age-tiered refresh, where
-    # older posts are looked up by id only when due (their other days carry forward).
+    # Where the listing began when it began after `window_start` (age-tiered refresh,
+    # where older posts are looked up by id only when due); None: at `window_start`.
     listed_from: datetime | None = None
 
-    def __post_init__(self) -> None:
-        if self.listed_from is None:
-            self.listed_from = self.window_start
+    @property
+    def listing_start(self) -> datetime:
+        return self.listed_from or self.window_start
+
+    @property
+    def tiered(self) -> bool:
+        """Listed less than its window on purpose: older posts' other days carry forward."""
+        return self.listing_start > self.window_start

@@ -568,9 +568,3 @@ def load_settings(
     # No accounts file: the built-in sandbox. Its accounts are the emulator's to name;
     # `social_pipeline.environment` fills them in (settings never reach into the sandbox).
     return Settings(accounts=(), accounts_file=None, **common)
-
-
-def is_sandbox_environment(environ: Mapping[str, str] | None = None) -> bool:
-    """True when no accounts file is configured: the product runs on its built-in sandbox."""
-    env = os.environ if environ is None else environ
-    return not env.get(ACCOUNTS_ENV, "").strip()

@@ -20,9 +20,6 @@ from social_pipeline.operations.notify import failed_accounts_text, notify
 from social_pipeline.operations.quality import uncollected_accounts
 from social_pipeline.operations.run_status import STATUS_COLUMNS, status_rows
 
-# Step retries are for crashes (disk full, killed worker), not API errors: those are
-# retried inside the HTTP layer and recorded per account, so a retry here re-pulls
-# only after the whole step failed.
 # The version each client sends unless SOCIAL_PIPELINE_<PLATFORM>_API_VERSION says otherwise.
 DEFAULT_API_VERSIONS = {
     "facebook": GRAPH_VERSION,
@@ -33,6 +30,9 @@ DEFAULT_API_VERSIONS = {
 # per platform, and their sum in `social_pipeline/failed_accounts`.
 FAILED_TAG = "social_pipeline/failed_accounts"
 STATUS_TYPES = {c: "int" if c in ("posts", "api_calls") else "string" for c in STATUS_COLUMNS}
+# Step retries are for crashes (disk full, killed worker), not API errors: those are
+# retried inside the HTTP layer and recorded per account, so a retry here re-pulls
+# only after the whole step failed.
 RAW_RETRY = dg.RetryPolicy(
     max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -104,9 +104,10 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
         if pull.failed:
             tag_failed_accounts(context, platform, len(pull.failed))
             notify(loaded, failed_accounts_text(platform, str(day), pull.jobs, context.run_id))
+        metadata = pull_metadata(pull)
         # The table and the checks are recorded even when the step then fails.
         yield dg.MaterializeResult(
-            metadata=pull_metadata(pull), check_results=raw_checks(context, loaded, platform, day)
+            metadata=metadata, check_results=raw_checks(context, loaded, platform, day)
         )
         if pull.failed and not pull.ok and not normalizes_in_run(context):
             # Nothing landed and nothing downstream in this run can fail it: fail here.
@@ -114,7 +115,7 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
             # anything, so one dead platform never holds back the others.)
             raise dg.Failure(
                 f"{platform}: none of {len(pull.jobs)} accounts was collected",
-                metadata={"accounts": pull_metadata(pull)["accounts"]},
+                metadata={"accounts": metadata["accounts"]},
                 allow_retries=False,
             )
 

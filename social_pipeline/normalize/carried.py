@@ -14,6 +14,7 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.pulls import RawPull
+from social_pipeline.normalize.common import listings
 
 
 def carried_forward(
@@ -29,31 +30,16 @@ def carried_forward(
     the listing's start, inside the window, not read today and not found gone today
     (`gone`: post_unavailable gap rows) carries its latest earlier row, `read_on` kept.
     """
-    tiered = pl.DataFrame(
-        [
-            {
-                "platform": p.platform,
-                "account_id": p.account_id,
-                "day": p.partition_date,
-                "window_start": p.window_start,
-                "listed_from": p.listed_from,
-            }
-            for p in pulls
-            if p.complete and p.listed_from and p.listed_from > p.window_start
-        ],
-        schema={
-            "platform": pl.String(),
-            "account_id": pl.String(),
-            "day": pl.Date(),
-            "window_start": schema.UTC_TS,
-            "listed_from": schema.UTC_TS,
-        },
+    tiered = (
+        listings([p for p in pulls if p.tiered])
+        .select("platform", "account_id", "window_start", "listing_start", "snapshot_date")
+        .rename({"snapshot_date": "day"})
     )
     if tiered.is_empty() or earlier_engagement.is_empty():
         return schema.empty(schema.ENGAGEMENT)
     older = (
         earlier_posts.join(tiered, on=["platform", "account_id"])
-        .filter(pl.col("created_at").is_between("window_start", "listed_from", closed="left"))
+        .filter(pl.col("created_at").is_between("window_start", "listing_start", closed="left"))
         .select("platform", "post_id", "day")
         .unique(["platform", "post_id"])
         .join(today.select("platform", "post_id"), on=["platform", "post_id"], how="anti")

@@ -73,6 +73,36 @@ def unreadable_pages(pulls: Sequence[RawPull], items_of: Mapping[str, ItemsOf]) 
     return schema.conform(pl.DataFrame(rows, infer_schema_length=None), schema.QUARANTINE)
 
 
+def listings(pulls: Sequence[RawPull]) -> pl.DataFrame:
+    """One row per complete pull: what its listing covered, for the steps across days
+    (vanished posts, rows carried under tiered refresh). A pull that stopped partway
+    judges nothing: its listing may not cover the window."""
+    return pl.DataFrame(
+        [
+            {
+                "platform": p.platform,
+                "account_id": p.account_id,
+                "snapshot_date": p.partition_date,
+                "window_start": p.window_start,
+                "listing_start": p.listing_start,
+                "window_end": p.window_end,
+                "collected_at": p.collected_at,
+            }
+            for p in pulls
+            if p.complete
+        ],
+        schema={
+            "platform": pl.String(),
+            "account_id": pl.String(),
+            "snapshot_date": pl.Date(),
+            "window_start": schema.UTC_TS,
+            "listing_start": schema.UTC_TS,
+            "window_end": schema.UTC_TS,
+            "collected_at": schema.UTC_TS,
+        },
+    )
+
+
 def noted_gaps(pulls: Sequence[RawPull]) -> pl.DataFrame:
     """Gap rows for what the clients noted on the pages they landed (`RawPage.notes`).
 

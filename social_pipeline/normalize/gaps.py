@@ -17,7 +17,7 @@ import polars as pl
 
 from social_pipeline.core import schema
 from social_pipeline.core.pulls import RawPull
-from social_pipeline.normalize.common import MetricFields
+from social_pipeline.normalize.common import MetricFields, listings
 
 VANISHED = "no longer returned by the platform's listing (deleted, private or hidden)"
 ABSENT = "asked for but absent from the response"
@@ -78,36 +78,15 @@ def vanished_posts(
     in a quarantined record of that account) was returned, just not usable, unless the
     quarantine reason says the record stands for a deleted or private post (`GONE_MARK`).
     """
-    listings = pl.DataFrame(
-        [
-            {
-                "platform": p.platform,
-                "account_id": p.account_id,
-                "snapshot_date": p.partition_date,
-                "window_start": p.listed_from,
-                "window_end": p.window_end,
-                "collected_at": p.collected_at,
-            }
-            for p in pulls
-            if p.complete
-        ],
-        schema={
-            "platform": pl.String(),
-            "account_id": pl.String(),
-            "snapshot_date": pl.Date(),
-            "window_start": schema.UTC_TS,
-            "window_end": schema.UTC_TS,
-            "collected_at": schema.UTC_TS,
-        },
-    )
-    if listings.is_empty() or earlier.is_empty():
+    listed = listings(pulls).drop("window_start")
+    if listed.is_empty() or earlier.is_empty():
         return schema.empty(schema.GAPS)
     seen = (
         earlier.group_by("platform", "account_id", "post_id")
         .agg(pl.col("created_at").last(), pl.col("snapshot_date").max().alias("last_seen"))
-        .join(listings, on=["platform", "account_id"])
+        .join(listed, on=["platform", "account_id"])
         .filter(
-            pl.col("created_at").is_between("window_start", "window_end", closed="left")
+            pl.col("created_at").is_between("listing_start", "window_end", closed="left")
             & (pl.col("last_seen") < pl.col("snapshot_date"))
         )
     )

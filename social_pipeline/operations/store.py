@@ -70,7 +70,7 @@ def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORM
     )
     # Older posts a tiered pull did not read keep their last row (and its rates).
     carried = schema.empty(schema.ENGAGEMENT)
-    if any(p.listed_from and p.listed_from > p.window_start for p in pulls):
+    if any(p.tiered for p in pulls):
         earlier_engagement = lake.read_table(data_dir, "engagement_snapshots", earlier_days)
         gone = gaps.filter(pl.col("kind") == "post_unavailable")
         carried = carried_forward(pulls, engagement, earlier, earlier_engagement, gone)

@@ -14,15 +14,14 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
-from social_pipeline.sandbox.protocol import Emulator, RateState, Reply, Request
+from social_pipeline.sandbox.protocol import Emulator, InsightKnobs, RateState, Reply, Request
 from social_pipeline.sandbox.world import Post, SandboxAccount
 
 _VERSION = re.compile(r"^v\d+\.\d+$")
@@ -64,28 +63,9 @@ class Nodes:
         return Reply(200, self.post(post, sb, requested_fields(req, self.post_default)))
 
 
-@dataclass
-class InsightKnobs:
-    """How one running emulator's Graph insights misbehave, beyond what versions retire.
-
-    `refused_metrics`: (metric, media_product_type, media_type) triples Instagram refuses
-    with (#100) as not supported "for this media product type"; None in a slot matches any.
-    `page_insights_refused`: Facebook answers `insights` on posts with (#10), as for a
-    token without `read_insights`.
-    """
-
-    refused_metrics: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-    page_insights_refused: bool = False
-
-
-_KNOBS: WeakKeyDictionary[Any, InsightKnobs] = WeakKeyDictionary()
-
-
 def insight_knobs(sb: Emulator) -> InsightKnobs:
     """The insight knobs of one emulator (tests turn them: `insight_knobs(sb).x = ...`)."""
-    if sb not in _KNOBS:
-        _KNOBS[sb] = InsightKnobs()
-    return _KNOBS[sb]
+    return sb.config.insight
 
 
 def version_number(version: str) -> float:

@@ -57,6 +57,7 @@ _INSIGHTS = {
 _DEPRECATED = ("video_views", "clips_replays_count", "engagement")
 CUTOVER = 22.0  # `views` from this version on; `plays`/`impressions` before it
 _BEFORE_CUTOVER = {"plays": "views", "impressions": "views"}  # metric -> world metric
+_WORLD_METRIC = _INSIGHTS | _BEFORE_CUTOVER  # every metric any version knows
 # Metrics only some media product types (or media types) have; any other metric is valid
 # for every media. One media of another type in the call fails the whole call (Airbyte
 # PR #62902).
@@ -223,7 +224,7 @@ def _refusal(names: list[str], posts: list[Post], version: str, sb: Emulator) ->
 
 
 def _value(name: str, metrics: dict[str, int]) -> int:
-    world = {**_INSIGHTS, **_BEFORE_CUTOVER}[name]
+    world = _WORLD_METRIC[name]
     if world is not None:
         return metrics[world]
     if name == "total_interactions":

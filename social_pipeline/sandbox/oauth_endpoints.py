@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +31,6 @@ from social_pipeline.sandbox.oauth import (
     Grant,
     GrantRefused,
     OAuthState,
-    TokenRecord,
 )
 from social_pipeline.sandbox.protocol import Reply, Request
 
@@ -223,10 +221,6 @@ class Dialect:
         return self.error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
 
 
-def _expires_in(record: TokenRecord, now: datetime) -> int:
-    return record.seconds_left(now)
-
-
 class TikTok(Dialect):
     """`{access_token, expires_in, open_id, refresh_token, refresh_expires_in, scope,
     token_type}`; errors `{error, error_description, log_id}`. Rotates refresh tokens."""
@@ -247,12 +241,12 @@ class TikTok(Dialect):
         assert grant.refresh is not None
         body: dict[str, Any] = {
             "access_token": grant.access.token,
-            "expires_in": _expires_in(grant.access, now),
+            "expires_in": grant.access.seconds_left(now),
             "open_id": grant.account_id,
             "refresh_token": grant.refresh.token,
         }
         if grant.refresh.expires_at is not None:
-            body["refresh_expires_in"] = _expires_in(grant.refresh, now)
+            body["refresh_expires_in"] = grant.refresh.seconds_left(now)
         return body | {"scope": grant.access.scope, "token_type": "Bearer"}
 
     def error(self, status: int, error: str, description: str) -> Reply:
@@ -287,7 +281,7 @@ class Google(Dialect):
         now = state.world.clock()
         body: dict[str, Any] = {
             "access_token": grant.access.token,
-            "expires_in": _expires_in(grant.access, now),
+            "expires_in": grant.access.seconds_left(now),
             "scope": grant.access.scope,
             "token_type": "Bearer",
         }
@@ -296,7 +290,7 @@ class Google(Dialect):
             body["refresh_token"] = refresh.token
         if refresh is not None and refresh.expires_at is not None:
             # Only for time-limited grants (apps in "Testing" status, time-based access).
-            body["refresh_token_expires_in"] = _expires_in(refresh, now)
+            body["refresh_token_expires_in"] = refresh.seconds_left(now)
         return body
 
     def unknown_client(self) -> Reply:
@@ -337,7 +331,7 @@ class X(Dialect):
     def answer(self, grant: Grant, state: OAuthState, *, by_code: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "token_type": "bearer",
-            "expires_in": _expires_in(grant.access, state.world.clock()),
+            "expires_in": grant.access.seconds_left(state.world.clock()),
             "access_token": grant.access.token,
             "scope": grant.access.scope,
         }
@@ -380,9 +374,9 @@ class LinkedIn(Dialect):
         assert grant.refresh is not None and grant.refresh.expires_at is not None
         body: dict[str, Any] = {
             "access_token": grant.access.token,
-            "expires_in": _expires_in(grant.access, now),
+            "expires_in": grant.access.seconds_left(now),
             "refresh_token": grant.refresh.token,
-            "refresh_token_expires_in": _expires_in(grant.refresh, now),
+            "refresh_token_expires_in": grant.refresh.seconds_left(now),
         }
         if by_code:
             body["scope"] = grant.access.scope
@@ -477,7 +471,7 @@ def _graph_extend(req: Request, state: OAuthState, token: str) -> Reply:
 def _graph_token_body(grant: Grant, state: OAuthState) -> dict[str, Any]:
     body: dict[str, Any] = {"access_token": grant.access.token, "token_type": "bearer"}
     if grant.access.expires_at is not None:
-        body["expires_in"] = _expires_in(grant.access, state.world.clock())
+        body["expires_in"] = grant.access.seconds_left(state.world.clock())
     return body
 
 

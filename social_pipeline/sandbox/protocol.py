@@ -20,6 +20,20 @@ FAULT_KINDS = ("rate_limit", "server_error", "malformed", "auth", "expired")
 
 
 @dataclass
+class InsightKnobs:
+    """How one running emulator's Graph insights misbehave, beyond what versions retire.
+
+    `refused_metrics`: (metric, media_product_type, media_type) triples Instagram refuses
+    with (#100) as not supported "for this media product type"; None in a slot matches any.
+    `page_insights_refused`: Facebook answers `insights` on posts with (#10), as for a
+    token without `read_insights`.
+    """
+
+    refused_metrics: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    page_insights_refused: bool = False
+
+
+@dataclass
 class SandboxConfig:
     """Knobs of the emulator. Defaults serve a realistic, unthrottled day."""
 
@@ -48,6 +62,8 @@ class SandboxConfig:
     endpoint_rate_limit_window_s: float | None = None
     # Only these platforms enforce the scoped limits; empty: every platform that has them.
     limited_platforms: tuple[str, ...] = ()
+    # Graph insights refused beyond what versions retire (tests turn them while running).
+    insight: InsightKnobs = field(default_factory=InsightKnobs)
 
 
 @dataclass

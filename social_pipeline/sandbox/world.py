@@ -311,17 +311,29 @@ def _curve(days: float) -> float:
     return math.log1p(24 * max(0.0, days)) / math.log1p(24 * 28)
 
 
+@lru_cache(maxsize=8192)  # about 16 MB at most: 60 floats a post
+def _day_weights(seed: int, post: Post) -> tuple[float, ...]:
+    """The weight of each weighted day of a post's life (a viral day: 4).
+
+    Cached: a post is observed again and again, and each weight costs a hash.
+    """
+    weights = []
+    for k in range(_WEIGHTED_DAYS):
+        day = (post.created_at + timedelta(days=k)).date()
+        u = _unit(seed, post.post_id, k, "day")
+        weights.append(4.0 if u > 0.95 else (0.5 + u) * _WEEKLY[day.weekday()])
+    return tuple(weights)
+
+
 def _curve_share(seed: int, post: Post, at: datetime) -> float:
     """The weighted log curve: each day of the post's life adds its piece, times its weight."""
     age = (at - post.created_at).total_seconds() / 86400
     if age <= 0:
         return 0.0
     total = 0.0
+    weights = _day_weights(seed, post)
     for k in range(min(math.ceil(age), _WEIGHTED_DAYS)):
-        day = (post.created_at + timedelta(days=k)).date()
-        u = _unit(seed, post.post_id, k, "day")
-        weight = 4.0 if u > 0.95 else (0.5 + u) * _WEEKLY[day.weekday()]
-        total += weight * (_curve(min(age, k + 1)) - _curve(k))
+        total += weights[k] * (_curve(min(age, k + 1)) - _curve(k))
     return total + max(0.0, _curve(age) - _curve(_WEIGHTED_DAYS))
 
 

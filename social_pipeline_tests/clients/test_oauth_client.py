@@ -362,8 +362,26 @@ def test_debug_token_is_the_sibling_of_the_token_url() -> None:
 # -- the login: consent page and code exchange ----------------------------------------
 
 
-def _consent(sb: Sandbox, platform: str, url: str, account_id: str) -> dict[str, str]:
-    """What the owner's browser does: open the consent page, follow it to the redirect."""
+def _login(
+    sb: Sandbox,
+    client: OAuthClient,
+    account_id: str,
+    *,
+    state: str = "st",
+    scope: str | None = None,
+    challenge: str | None = None,
+) -> dict[str, str]:
+    """What the owner's browser does with the client's authorize URL (the platform's login
+    scopes unless `scope`): open the consent page, follow it to the redirect, and return
+    the redirect's query (`code`, `state`)."""
+    platform = client.platform
+    url = client.authorize_url(
+        sb.env()[authorize_url_env_var(platform)],
+        REDIRECT,
+        state,
+        scope or LOGIN_SCOPES[platform],
+        challenge,
+    )
     sb.consent(platform, account_id)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
@@ -377,15 +395,8 @@ def test_login_code_is_exchanged_for_tokens(sb: Sandbox, platform: str) -> None:
     account_id = account(sb, platform)
     client = oauth(sb, platform)
     verifier, challenge = pkce_pair() if platform == "x" else (None, None)
-    url = client.authorize_url(
-        sb.env()[authorize_url_env_var(platform)],
-        REDIRECT,
-        "st4te",
-        LOGIN_SCOPES[platform],
-        challenge,
-    )
 
-    back = _consent(sb, platform, url, account_id)
+    back = _login(sb, client, account_id, state="st4te", challenge=challenge)
     grant = client.exchange_code(back["code"], REDIRECT, account_id, code_verifier=verifier)
 
     assert back["state"] == "st4te"
@@ -404,10 +415,9 @@ def test_x_code_exchange_checks_the_pkce_verifier(sb: Sandbox) -> None:
     account_id = account(sb, "x")
     client = oauth(sb, "x")
     verifier, challenge = pkce_pair()
-    url = client.authorize_url(
-        sb.env()[authorize_url_env_var("x")], REDIRECT, "s", "tweet.read offline.access", challenge
+    back = _login(
+        sb, client, account_id, state="s", scope="tweet.read offline.access", challenge=challenge
     )
-    back = _consent(sb, "x", url, account_id)
     other, _ = pkce_pair()
 
     with pytest.raises(RefreshRejected) as caught:
@@ -612,10 +622,7 @@ def test_meta_calls_are_gets_with_the_documented_query(sb: Sandbox) -> None:
 
     grant = client.extend_meta_token(user.access_token, account_id)
     health = client.debug_meta_token(page.access_token)
-    url = client.authorize_url(
-        sb.env()[authorize_url_env_var("instagram")], REDIRECT, "st", LOGIN_SCOPES["instagram"]
-    )
-    code = _consent(sb, "instagram", url, account_id)["code"]
+    code = _login(sb, client, account_id)["code"]
     exchanged = client.exchange_code(code, REDIRECT, account_id)
 
     extend, exchange = token_calls(sb, "instagram")
@@ -665,14 +672,7 @@ def test_code_exchange_sends_the_platforms_own_form(
     account_id = account(sb, platform)
     client = oauth(sb, platform)
     verifier, challenge = pkce_pair() if platform == "x" else (None, None)
-    url = client.authorize_url(
-        sb.env()[authorize_url_env_var(platform)],
-        REDIRECT,
-        "st",
-        LOGIN_SCOPES[platform],
-        challenge,
-    )
-    code = _consent(sb, platform, url, account_id)["code"]
+    code = _login(sb, client, account_id, challenge=challenge)["code"]
 
     client.exchange_code(code, REDIRECT, account_id, code_verifier=verifier)
 
@@ -772,10 +772,7 @@ def test_graph_errors_are_classified_by_meaning(
         return client.extend_meta_token(issued.access_token, account_id)
 
     if how == "expired_code":
-        url = client.authorize_url(
-            sb.env()[authorize_url_env_var("facebook")], REDIRECT, "s", LOGIN_SCOPES["facebook"]
-        )
-        code = _consent(sb, "facebook", url, account_id)["code"]
+        code = _login(sb, client, account_id, state="s")["code"]
         secrets.append(code)
         sb.world.clock = lambda: NOW + timedelta(minutes=11)  # codes live ten minutes
 
@@ -854,10 +851,7 @@ def test_nothing_secret_reaches_the_logs(sb: Sandbox, caplog: pytest.LogCaptureF
 
     grant = client.extend_meta_token(user.access_token, account_id)
     client.debug_meta_token(grant.access_token)
-    url = client.authorize_url(
-        sb.env()[authorize_url_env_var("facebook")], REDIRECT, "s", LOGIN_SCOPES["facebook"]
-    )
-    code = _consent(sb, "facebook", url, account_id)["code"]
+    code = _login(sb, client, account_id, state="s")["code"]
     exchanged = client.exchange_code(code, REDIRECT, account_id)
     sb.revoke(user.access_token)
     with pytest.raises(RefreshRejected):  # error 190

@@ -9,7 +9,7 @@ import polars as pl
 
 from social_pipeline.definitions import defs as load_definitions
 from social_pipeline.operations.quality import duplicate_posts, follower_drops, negative_followers
-from social_pipeline_tests.helpers import Deployment
+from social_pipeline_tests.helpers import Deployment, revoke_accounts
 
 DAY = date(2026, 11, 19)
 
@@ -26,8 +26,7 @@ def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEva
 def test_a_day_with_a_failed_account_warns_on_that_platform_only(deployment: Deployment) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    victim = d.sandbox.world.accounts("facebook")[0].account_id
-    d.sandbox.revoke(d.tokens[("facebook", victim)])
+    [victim] = revoke_accounts(d, "facebook", slice(0, 1))
 
     checks = evaluations(d.materialize(DAY))
 

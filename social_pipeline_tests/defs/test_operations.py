@@ -14,7 +14,7 @@ from social_pipeline.app.cli import main as cli
 from social_pipeline.definitions import defs as load_definitions
 from social_pipeline.sandbox.server import Fault
 from social_pipeline.storage.dead_letters import all_dead_letters
-from social_pipeline_tests.helpers import Deployment
+from social_pipeline_tests.helpers import Deployment, revoke_accounts
 
 TODAY = datetime.now(UTC).date()
 defs = load_definitions()
@@ -152,9 +152,8 @@ def test_a_collection_failing_past_the_limit_becomes_a_dead_letter_and_replay_co
     monkeypatch.setenv("SOCIAL_PIPELINE_MAX_ATTEMPTS", "2")
     monkeypatch.setenv("SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS", "0")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    victim = d.sandbox.world.accounts("linkedin")[0].account_id
+    [victim] = revoke_accounts(d, "linkedin", slice(0, 1))
     token = d.tokens[("linkedin", victim)]
-    d.sandbox.revoke(token)
     assert d.materialize(TODAY).success
 
     [retry] = evaluate(d, "retry_failed_collections").run_requests
@@ -198,9 +197,8 @@ def test_the_ui_replay_job_hands_the_dead_letters_to_the_replay_sensor(
     d = deployment
     d.clock.now = datetime.now(UTC)
     monkeypatch.setenv("SOCIAL_PIPELINE_MAX_ATTEMPTS", "1")
-    victim = d.sandbox.world.accounts("x")[1].account_id
+    [victim] = revoke_accounts(d, "x", slice(1, 2))
     token = d.tokens[("x", victim)]
-    d.sandbox.revoke(token)
     assert d.materialize(TODAY).success
     assert evaluate(d, "retry_failed_collections").run_requests == []  # straight to a letter
     assert [x["status"] for x in all_dead_letters(d.data_dir)] == ["open"]

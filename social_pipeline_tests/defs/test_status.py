@@ -14,10 +14,9 @@ from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.defs.jobs import keys_for_platform
 from social_pipeline.operations.run_status import STATUS_COLUMNS
 from social_pipeline_tests.defs.test_checks import evaluations
-from social_pipeline_tests.helpers import Deployment
+from social_pipeline_tests.helpers import Deployment, revoke_accounts
 
 DAY = date(2026, 11, 19)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -31,19 +30,12 @@ def messages(d: Deployment, run_id: str) -> list[str]:
     return [e.user_message for e in d.instance.all_logs(run_id)]
 
 
-def revoke(d: Deployment, platform: str, which: slice = slice(None)) -> list[str]:
-    victims = [a.account_id for a in d.sandbox.world.accounts(platform)][which]
-    for account_id in victims:
-        d.sandbox.revoke(d.tokens[(platform, account_id)])
-    return victims
-
-
 def test_a_run_that_lost_an_account_is_tagged_and_its_table_says_why(
     deployment: Deployment,
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    [victim] = revoke(d, "facebook", slice(0, 1))
+    [victim] = revoke_accounts(d, "facebook", slice(0, 1))
 
     result = d.materialize(DAY)
 
@@ -78,7 +70,7 @@ def test_a_run_that_collected_no_account_fails_and_says_so(deployment: Deploymen
     """A one-platform run (a retry, a replay, `collect --platform`) whose accounts all fail."""
     d = deployment
     d.clock.morning_after(DAY)
-    revoke(d, "x")
+    revoke_accounts(d, "x")
 
     result = d.materialize(DAY, selection=dg.AssetSelection.assets(*keys_for_platform("x")))
 
@@ -98,7 +90,7 @@ def test_a_full_day_whose_every_account_failed_fails(deployment: Deployment) -> 
     d = deployment
     d.clock.morning_after(DAY)
     for platform in PLATFORMS:
-        revoke(d, platform)
+        revoke_accounts(d, platform)
 
     result = d.materialize(DAY)
 
@@ -113,7 +105,7 @@ def test_a_full_day_whose_every_account_failed_fails(deployment: Deployment) -> 
 def test_one_dead_platform_never_holds_back_the_others(deployment: Deployment) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    revoke(d, "linkedin")
+    revoke_accounts(d, "linkedin")
 
     result = d.materialize(DAY)
 
@@ -128,7 +120,7 @@ def test_one_dead_platform_never_holds_back_the_others(deployment: Deployment) -
 def test_a_raw_asset_run_alone_fails_when_it_collected_nothing(deployment: Deployment) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    revoke(d, "tiktok")
+    revoke_accounts(d, "tiktok")
 
     result = d.materialize(DAY, selection="raw_tiktok")
 
@@ -173,17 +165,13 @@ def test_passing_checks_carry_no_markdown(deployment: Deployment) -> None:
 
 def test_cli_runs_are_the_named_job_and_carry_the_failure_tag(
     deployment: Deployment,
-    tmp_path: Path,
+    home: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     d = deployment
     d.clock.morning_after(DAY)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    [victim] = revoke(d, "youtube", slice(1, 2))
+    [victim] = revoke_accounts(d, "youtube", slice(1, 2))
 
     assert cli(["collect", "--date", DAY.isoformat(), "--platform", "youtube"]) == 3
     capsys.readouterr()

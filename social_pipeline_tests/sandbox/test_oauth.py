@@ -31,6 +31,7 @@ from social_pipeline.core.platforms import (
     token_url_env_var,
 )
 from social_pipeline.operations.registry import client_class, make_session
+from social_pipeline.sandbox.oauth import IssuedTokens
 from social_pipeline.sandbox.protocol import Fault
 from social_pipeline.sandbox.server import Sandbox, SandboxConfig
 from social_pipeline_tests.helpers import FROZEN_NOW, Clock, fast_policy
@@ -153,14 +154,19 @@ def exchange(sb: Sandbox, platform: str, code: str, **extra: str) -> requests.Re
     return token_call(sb, platform, form)
 
 
-def login(sb: Sandbox, platform: str) -> requests.Response:
-    """The whole code flow: authorize (with PKCE on X), then exchange the code."""
+def authorized_code(sb: Sandbox, platform: str) -> tuple[str, dict[str, str]]:
+    """A code from the authorize step (with a PKCE challenge on X), and the proof its
+    exchange must send: X's `code_verifier`, nothing on the other platforms."""
     verifier, challenge = pkce()
     extra = {"code_challenge": challenge, "code_challenge_method": "S256"}
     back = redirected_to(authorize(sb, platform, **(extra if platform == "x" else {})))
-    return exchange(
-        sb, platform, back["code"], **({"code_verifier": verifier} if platform == "x" else {})
-    )
+    return back["code"], ({"code_verifier": verifier} if platform == "x" else {})
+
+
+def login(sb: Sandbox, platform: str) -> requests.Response:
+    """The whole code flow: authorize (with PKCE on X), then exchange the code."""
+    code, proof = authorized_code(sb, platform)
+    return exchange(sb, platform, code, **proof)
 
 
 # -- issued tokens ------------------------------------------------------------------------
@@ -618,15 +624,27 @@ def test_fb_exchange_token_gives_a_new_60_day_token_and_the_old_one_lives_on(
     assert reads_profile(sb, platform, account_id, body["access_token"])
 
 
-@pytest.mark.parametrize(("gone", "subcode"), [("expired", 463), ("revoked", 460)])
+# A dead Meta token, and the error subcode that says how it died.
+DEAD_META_TOKENS = pytest.mark.parametrize(
+    ("gone", "subcode"), [("expired", 463), ("revoked", 460)]
+)
+
+
+def dead_facebook_token(sb: Sandbox, clock: Clock, gone: str) -> IssuedTokens:
+    """A Facebook user token killed the way `gone` says: revoked, or left to expire."""
+    issued = sb.issue_tokens("facebook", account(sb, "facebook"), access_ttl=60)
+    if gone == "revoked":
+        sb.revoke(issued.access_token)
+    else:
+        clock.now += timedelta(seconds=60)
+    return issued
+
+
+@DEAD_META_TOKENS
 def test_fb_exchange_token_refuses_a_dead_token_with_error_190(
     sb: Sandbox, clock: Clock, gone: str, subcode: int
 ) -> None:
-    old = sb.issue_tokens("facebook", account(sb, "facebook"), access_ttl=60)
-    if gone == "revoked":
-        sb.revoke(old.access_token)
-    else:
-        clock.now += timedelta(seconds=60)
+    old = dead_facebook_token(sb, clock, gone)
 
     error = extend(sb, "facebook", old.access_token).json()["error"]
 
@@ -664,13 +682,11 @@ def test_debug_token_says_a_page_token_never_expires(sb: Sandbox) -> None:
     assert data["profile_id"] == account_id
 
 
-@pytest.mark.parametrize(("gone", "subcode"), [("expired", 463), ("revoked", 460)])
+@DEAD_META_TOKENS
 def test_debug_token_reports_a_dead_token_invalid_with_its_error(
     sb: Sandbox, clock: Clock, gone: str, subcode: int
 ) -> None:
-    issued = sb.issue_tokens("facebook", account(sb, "facebook"), access_ttl=0)
-    if gone == "revoked":
-        sb.revoke(issued.access_token)
+    issued = dead_facebook_token(sb, clock, gone)
 
     answer = debug_token(sb, "facebook", issued.access_token)
 
@@ -748,12 +764,7 @@ def test_the_consenting_account_defaults_to_the_worlds_first(sb: Sandbox, platfo
 
 @pytest.mark.parametrize("platform", [*REFRESHABLE, "facebook"])
 def test_an_authorization_code_is_good_once(sb: Sandbox, platform: str) -> None:
-    verifier, challenge = pkce()
-    extra = (
-        {"code_challenge": challenge, "code_challenge_method": "S256"} if platform == "x" else {}
-    )
-    code = redirected_to(authorize(sb, platform, **extra))["code"]
-    proof = {"code_verifier": verifier} if platform == "x" else {}
+    code, proof = authorized_code(sb, platform)
     assert exchange(sb, platform, code, **proof).status_code == 200
 
     again = exchange(sb, platform, code, **proof)
@@ -767,16 +778,10 @@ def test_an_authorization_code_is_good_once(sb: Sandbox, platform: str) -> None:
 def test_an_authorization_code_expires_after_ten_minutes(
     sb: Sandbox, clock: Clock, platform: str
 ) -> None:
-    verifier, challenge = pkce()
-    extra = (
-        {"code_challenge": challenge, "code_challenge_method": "S256"} if platform == "x" else {}
-    )
-    code = redirected_to(authorize(sb, platform, **extra))["code"]
+    code, proof = authorized_code(sb, platform)
     clock.now += timedelta(minutes=10)
 
-    answer = exchange(
-        sb, platform, code, **({"code_verifier": verifier} if platform == "x" else {})
-    )
+    answer = exchange(sb, platform, code, **proof)
 
     assert answer.status_code == 400
     if platform == "facebook":
@@ -785,12 +790,8 @@ def test_an_authorization_code_expires_after_ten_minutes(
 
 @pytest.mark.parametrize("platform", [*REFRESHABLE, "facebook"])
 def test_the_code_exchange_needs_the_same_redirect_uri(sb: Sandbox, platform: str) -> None:
-    verifier, challenge = pkce()
-    extra = (
-        {"code_challenge": challenge, "code_challenge_method": "S256"} if platform == "x" else {}
-    )
-    code = redirected_to(authorize(sb, platform, **extra))["code"]
-    form = {"code": code, "redirect_uri": REDIRECT + "/other", "code_verifier": verifier}
+    code, proof = authorized_code(sb, platform)
+    form = {"code": code, "redirect_uri": REDIRECT + "/other", **proof}
     if platform != "facebook":
         form["grant_type"] = "authorization_code"
 
