@@ -18,7 +18,7 @@ from social_pipeline.storage.warehouse_sql import TABLES as WAREHOUSE_TABLES
 from social_pipeline_tests.helpers import Deployment, files_containing, revoke_accounts
 
 DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
-TABLES = [name for name, _, _ in WAREHOUSE_TABLES]  # every table the lake feeds
+TABLES = [t.name for t in WAREHOUSE_TABLES]  # every table the lake feeds
 READ_TIMES = ("collected_at", "observed_at", "reset_at", "started_at", "finished_at")
 
 

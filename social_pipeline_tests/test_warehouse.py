@@ -495,8 +495,11 @@ def test_concurrent_builders_in_separate_processes_all_succeed(data_dir: Path) -
     assert outputs == ["5", "5", "5"]
     assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith("warehouse")) == [
         "warehouse.duckdb",
+        "warehouse.files",
         "warehouse.lock",
     ]
+    # No half-written snapshot or month file either.
+    assert [p for p in (data_dir / "warehouse.files").rglob("*") if p.name.endswith(".tmp")] == []
 
 
 def test_a_failed_build_keeps_the_previous_warehouse(

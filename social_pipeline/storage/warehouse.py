@@ -1,17 +1,22 @@
-"""The DuckDB warehouse: rebuilt aside from the lake, then renamed into place.
+"""The DuckDB warehouse: built aside from a snapshot of the lake, then renamed into place.
 
 DuckDB lets one process write a file, and any process holding it open, even read-only,
 blocks that writer. So the build never opens `warehouse.duckdb` at all:
 
 1. take `warehouse.lock` (fcntl), so concurrent builders run one after another;
-2. fill `warehouse.duckdb.building-<pid>` from the lake Parquet files and close it;
-3. `os.replace` it onto `warehouse.duckdb`.
+2. snapshot the lake into `warehouse.files/` and bring the latest-per-post files up to
+   date for the days that changed (`warehouse_files`, `warehouse_latest`);
+3. fill `warehouse.duckdb.building-<pid>`: views over those Parquet files for history
+   and posts, and the small per-account tables, and close it;
+4. `os.replace` it onto `warehouse.duckdb`, then record what it references.
 
-An analyst's open connection keeps reading the old file (its inode lives until they
-close it); every new connection opens the new one. Nobody waits on anybody. A crash
-before step 3 leaves the previous warehouse untouched; the next build sweeps the
-leftovers. The warehouse is derived: the lake is the record, so re-running a day in the
-lake and rebuilding gives the same warehouse.
+The file holds views and a few small tables, so a build costs the changed days, not
+the history. An analyst's open connection keeps reading the old file (its inode lives
+until they close it) and the old build's Parquet files (kept for hours after); every new
+connection opens the new one. Nobody waits on anybody. A crash before step 4 leaves the
+previous warehouse untouched; the next build sweeps the leftovers. The warehouse is
+derived: the lake is the record, so re-running a day in the lake and rebuilding gives
+the same warehouse.
 """
 
 from __future__ import annotations
@@ -34,15 +39,27 @@ from social_pipeline.storage import lake
 from social_pipeline.storage.dead_letters import all_dead_letters
 from social_pipeline.storage.files import fsync_dir
 from social_pipeline.storage.warehouse_docs import column_description
+from social_pipeline.storage.warehouse_files import (
+    BuildState,
+    HistoryFiles,
+    LakeSnapshot,
+    LatestFiles,
+    files_dir,
+    load_state,
+    save_state,
+    snapshot_lake,
+    sweep,
+)
+from social_pipeline.storage.warehouse_history import gather_months, history_files
+from social_pipeline.storage.warehouse_latest import LATEST_TABLES, LatestUpdate
 from social_pipeline.storage.warehouse_sql import (
     CONFIGURED_ACCOUNTS_SQL,
     INFO_SQL,
     TABLES,
     VIEWS,
-    describe_lake_sql,
     ident,
-    lake_view_sql,
     literal,
+    source_sql,
 )
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -94,26 +111,45 @@ def _sweep_leftovers(data_dir: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def _sources(
+    folder: Path, snapshot: LakeSnapshot, history: HistoryFiles, latest: LatestFiles
+) -> dict[str, str]:
+    """The `{lake_<t>}`, `{files_<t>}` and `{latest_<t>}` subqueries the SELECTs name."""
+    root = folder.resolve()
+    sources = {}
+    for table, schema in lake.LAKE_TABLES.items():
+        files = [(str(root / f), c) for f, c in history_files(snapshot, history, table)]
+        sources[f"lake_{table}"] = f"({source_sql(table, schema, files, position=True)})"
+        sources[f"files_{table}"] = f"({source_sql(table, schema, files)})"
+    for spec in LATEST_TABLES:
+        months = sorted(latest.get(spec.name, {}).items())
+        files = [(str(root / f), tuple(spec.schema)) for _, f in months]
+        sources[f"latest_{spec.name}"] = f"({source_sql(spec.source, spec.schema, files)})"
+    return sources
+
+
 def _fill(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
+    sources: dict[str, str],
     built_at: datetime,
     accounts: Iterable[ConfiguredAccount],
 ) -> dict[str, int]:
     con.execute("SET TimeZone = 'UTC'")
-    for table, schema in lake.LAKE_TABLES.items():
-        glob = lake.lake_glob(data_dir, table) if lake.partition_days(data_dir, table) else None
-        present = {row[0] for row in con.sql(describe_lake_sql(glob)).fetchall()} if glob else set()
-        con.execute(lake_view_sql(table, schema, glob, present))
+    # One transaction: DuckDB commits each statement otherwise, and a build is a few
+    # hundred statements (one COMMENT per column), a few ms each.
+    con.execute("BEGIN")
     con.execute(CONFIGURED_ACCOUNTS_SQL)
     rows = [(p, a, n or None) for p, a, n in accounts]
     if rows:
         con.executemany("INSERT INTO configured_accounts VALUES (?, ?, ?)", rows)
     counts = {}
-    for name, comment, select in TABLES:
-        con.execute(f"CREATE TABLE {ident(name)} AS {select}")
-        con.execute(f"COMMENT ON TABLE {ident(name)} IS {literal(comment)}")
-        counts[name] = con.sql(f"SELECT count(*) FROM {ident(name)}").fetchall()[0][0]
+    for spec in sorted(TABLES, key=lambda t: t.stored):
+        kind = "TABLE" if spec.stored else "VIEW"
+        con.execute(f"CREATE {kind} {ident(spec.name)} AS {spec.select.format(**sources)}")
+        con.execute(f"COMMENT ON {kind} {ident(spec.name)} IS {literal(spec.comment)}")
+    for spec in TABLES:
+        counts[spec.name] = con.sql(f"SELECT count(*) FROM {ident(spec.name)}").fetchall()[0][0]
     counts["dead_letters"] = _fill_dead_letters(con, data_dir)
     for name, comment, select in VIEWS:
         con.execute(f"CREATE VIEW {ident(name)} AS {select}")
@@ -123,6 +159,7 @@ def _fill(
         "COMMENT ON TABLE _warehouse_info IS 'When and from which lake this file was built.'"
     )
     _comment_columns(con)
+    con.execute("COMMIT")
     con.execute("CHECKPOINT")
     return counts
 
@@ -185,22 +222,36 @@ def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
 
 
 def build_warehouse(data_dir: Path, accounts: Iterable[ConfiguredAccount] = ()) -> WarehouseSummary:
-    """Rebuild `<data>/warehouse.duckdb` from the lake; returns row counts and columns.
+    """Build `<data>/warehouse.duckdb` from the lake; returns row counts and columns.
 
     `accounts` are (platform, account_id, name) of the accounts file, for the `accounts`
     table's `account_name`; the caller reads them from its settings, so storage never does.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     target = warehouse_path(data_dir)
+    folder = files_dir(target)
     with _builder_lock(data_dir):
         started = time.monotonic()
         built_at = datetime.now(UTC)
         _sweep_leftovers(data_dir)
         building = data_dir / f"{WAREHOUSE_FILE}.building-{os.getpid()}"
         try:
+            previous = load_state(folder)
+            snapshot = snapshot_lake(data_dir, folder, previous)
+            build_id = f"{built_at:%Y%m%dT%H%M%S%f}-{os.getpid()}"
+            latest = LatestUpdate(
+                folder,
+                build_id,
+                snapshot,
+                previous.lake if previous else None,
+                previous.latest if previous else None,
+            ).run()
+            gathered = previous.history if previous else None
+            history = gather_months(folder, snapshot, gathered, build_id)
+            sources = _sources(folder, snapshot, history, latest)
             con = duckdb.connect(str(building))
             try:
-                counts = _fill(con, data_dir, built_at, accounts)
+                counts = _fill(con, data_dir, sources, built_at, accounts)
                 columns = _columns(con)
             finally:
                 con.close()
@@ -209,6 +260,9 @@ def build_warehouse(data_dir: Path, accounts: Iterable[ConfiguredAccount] = ()) 
             Path(f"{target}.wal").unlink(missing_ok=True)
             os.replace(building, target)
             fsync_dir(data_dir)
+            state = BuildState(snapshot, latest, history, previous.retired if previous else {})
+            sweep(folder, state, previous)
+            save_state(folder, state)
         finally:
             _sweep_leftovers(data_dir)
     seconds = round(time.monotonic() - started, 3)

@@ -1,12 +1,18 @@
-"""The warehouse's SQL: lake staging views, the seven contract tables, the analyst views.
+"""The warehouse's SQL: sources over Parquet files, the contract tables, the analyst views.
 
-Every table is rebuilt from the lake in full, so each is a plain SELECT. Staging views
-`lake_<table>` carry two extra columns, `_file` and `_row` (the Parquet file and the row
-within it), so that picking "the latest row" has a total order: rebuilding from the same
-lake gives the same rows, in the same order (every table ends in ORDER BY its key).
+A build reads a snapshot of the lake (`warehouse_files`): one Parquet file per lake table
+and day, listed by name. History tables are views over those files, the latest-per-post
+tables views over month files (`warehouse_latest`), and the small per-account tables are
+computed at each build. A SELECT below names its sources as `{lake_<table>}` (typed
+columns and, for picking "the latest row", `_file` and `_row`: the file and the row
+within it) or `{latest_<table>}`; the build fills them in.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from itertools import groupby
 
 import polars as pl
 
@@ -40,31 +46,47 @@ def duckdb_type(dtype: pl.DataType) -> str:
     raise TypeError(f"no warehouse type for lake dtype {dtype}")
 
 
-def lake_view_sql(
-    table: str, schema: dict[str, pl.DataType], glob: str | None, present: set[str]
+def source_sql(
+    table: str,
+    schema: dict[str, pl.DataType],
+    files: Sequence[tuple[str, Collection[str]]],
+    position: bool = False,
 ) -> str:
-    """A temporary view over one lake table in its declared types.
+    """A SELECT of one lake table's `files` (path, columns found in it) in its declared types.
 
-    `glob` is None when the table has no partitions yet: the view is then empty but
-    typed, so every warehouse table exists with the right columns from the first build.
-    Declared columns absent from every file (added after those days were written) read
-    as NULL.
+    With no files the result is empty but typed, so every warehouse table exists with the
+    right columns from the first build. Declared columns absent from a file (added after
+    its day was written) read as NULL. Files are read in runs of the same columns, so
+    DuckDB opens one footer per run to bind, not one per file. `position` adds `_file`
+    and `_row`.
     """
-    columns = [
+    if not files:
+        columns = _typed(table, schema, set())
+        if position:
+            columns += ["CAST(NULL AS VARCHAR) AS _file", "CAST(NULL AS BIGINT) AS _row"]
+        return _select(columns, "(SELECT 1) WHERE false")
+    parts = []
+    for present, run in groupby(files, key=lambda f: frozenset(f[1])):
+        columns = _typed(table, schema, set(present))
+        listed = ", ".join(literal(path) for path, _ in run)
+        options = "hive_partitioning = false"
+        if position:
+            columns += ["filename AS _file", "file_row_number AS _row"]
+            options += ", filename = true, file_row_number = true"
+        parts.append(_select(columns, f"read_parquet([{listed}], {options})"))
+    return "\nUNION ALL\n".join(parts)
+
+
+def _typed(table: str, schema: dict[str, pl.DataType], present: set[str]) -> list[str]:
+    return [
         f"CAST({_source_column(table, name, present)} AS {duckdb_type(dtype)}) AS {ident(name)}"
         for name, dtype in schema.items()
     ]
-    if glob is None:
-        columns += ["CAST(NULL AS VARCHAR) AS _file", "CAST(NULL AS BIGINT) AS _row"]
-        source = "(SELECT 1) WHERE false"
-    else:
-        columns += ["filename AS _file", "file_row_number AS _row"]
-        source = (
-            f"read_parquet({literal(glob)}, union_by_name = true, hive_partitioning = false,"
-            " filename = true, file_row_number = true)"
-        )
+
+
+def _select(columns: list[str], source: str) -> str:
     select = ",\n    ".join(columns)
-    return f"CREATE TEMP VIEW lake_{table} AS\nSELECT\n    {select}\nFROM {source}"
+    return f"SELECT\n    {select}\nFROM {source}"
 
 
 # Lake columns renamed since older files were written: table -> {new name: old name}.
@@ -80,14 +102,6 @@ def _source_column(table: str, name: str, present: set[str]) -> str:
     if len(found) == 1:
         return ident(found[0])
     return f"coalesce({', '.join(ident(c) for c in found)})"
-
-
-def describe_lake_sql(glob: str) -> str:
-    """The columns found in a lake table's files (their union, across days)."""
-    return (
-        f"DESCRIBE SELECT * FROM read_parquet({literal(glob)}, union_by_name = true,"
-        " hive_partitioning = false)"
-    )
 
 
 # Latest wins; ties broken by file then row, so the pick never depends on scan order.
@@ -113,7 +127,7 @@ def _latest_in_lake(
     (nor the `exclude`d ones)."""
     columns = ", ".join(("_file", "_row", *exclude))
     return _first_per_key(
-        key, f"lake_{table}", f"{newest_first}, {_LATEST}", order, f"* EXCLUDE ({columns})"
+        key, f"{{lake_{table}}}", f"{newest_first}, {_LATEST}", order, f"* EXCLUDE ({columns})"
     )
 
 
@@ -128,9 +142,9 @@ CREATE TEMP TABLE configured_accounts (platform VARCHAR, account_id VARCHAR, acc
 ACCOUNTS_SQL = """
 WITH known AS (
     SELECT platform, account_id FROM configured_accounts
-    UNION SELECT platform, account_id FROM lake_follower_snapshots
-    UNION SELECT platform, account_id FROM lake_posts
-    UNION SELECT platform, account_id FROM lake_collection_jobs
+    UNION SELECT platform, account_id FROM follower_snapshots
+    UNION SELECT platform, account_id FROM social_posts
+    UNION SELECT platform, account_id FROM data_collection_jobs
 ),
 profile AS (
     -- Each field from the latest profile that carried it (a day without it keeps the last).
@@ -143,7 +157,7 @@ profile AS (
         arg_max(profile_url, snapshot_date) FILTER (WHERE profile_url IS NOT NULL)
             AS profile_url,
         max(snapshot_date) AS profile_read_on
-    FROM lake_follower_snapshots
+    FROM {lake_follower_snapshots}
     GROUP BY platform, account_id
 )
 SELECT
@@ -163,56 +177,51 @@ ORDER BY k.platform, k.account_id
 """
 
 
-# (table, comment, SELECT). Tables are created in this order; later ones may read earlier.
-TABLES: list[tuple[str, str, str]] = [
-    (
+@dataclass(frozen=True)
+class WarehouseTable:
+    name: str
+    comment: str
+    select: str
+    # Computed into the file at each build (small: one row per account or quota window),
+    # or else a view over the build's Parquet files (history and latest-per-post).
+    stored: bool
+
+
+# The contract tables, in the order analysts see them. Views over files are created
+# first, then stored tables (which may read them).
+TABLES: list[WarehouseTable] = [
+    WarehouseTable(
         "accounts",
         "One row per account: the accounts file's name for it, and its handle, display name "
         "and profile URL as the platform's latest profile gave them (NULL where it gives none).",
         ACCOUNTS_SQL,
+        stored=True,
     ),
-    (
+    WarehouseTable(
         "social_posts",
         "One row per post, its latest version (latest snapshot_date, then collected_at).",
-        _latest_in_lake(
-            "platform, post_id",
-            "posts",
-            "snapshot_date DESC, collected_at DESC NULLS LAST",
-            "platform, account_id, created_at, post_id",
-        ),
+        "SELECT * FROM {latest_social_posts}",
+        stored=False,
     ),
-    (
+    WarehouseTable(
         "engagement_snapshots",
         "One row per post per collection day: each post's growth curve over its window.",
-        _latest_in_lake(
-            "snapshot_date, platform, post_id",
-            "engagement_snapshots",
-            "collected_at DESC NULLS LAST",
-            "snapshot_date, platform, account_id, post_id",
-        ),
+        "SELECT * FROM {files_engagement_snapshots}",
+        stored=False,
     ),
-    (
+    WarehouseTable(
         "post_engagement_metrics",
         "One row per post, its latest metrics. NULL means the platform does not report it.",
-        _first_per_key(
-            "platform, post_id",
-            "engagement_snapshots",
-            "snapshot_date DESC, collected_at DESC NULLS LAST",
-            "platform, account_id, post_id",
-        ),
+        "SELECT * FROM {latest_post_engagement_metrics}",
+        stored=False,
     ),
-    (
+    WarehouseTable(
         "follower_snapshots",
         "One row per account per collection day.",
-        _latest_in_lake(
-            "snapshot_date, platform, account_id",
-            "follower_snapshots",
-            "collected_at DESC NULLS LAST",
-            "snapshot_date, platform, account_id",
-            exclude=IDENTITY,
-        ),
+        f"SELECT * EXCLUDE ({', '.join(IDENTITY)}) FROM {{files_follower_snapshots}}",
+        stored=False,
     ),
-    (
+    WarehouseTable(
         "follower_metrics",
         "One row per account, its latest follower counts.",
         _first_per_key(
@@ -221,8 +230,9 @@ TABLES: list[tuple[str, str, str]] = [
             "snapshot_date DESC, collected_at DESC NULLS LAST",
             "platform, account_id",
         ),
+        stored=True,
     ),
-    (
+    WarehouseTable(
         "data_collection_jobs",
         "One row per account collection attempt (job_id), failed ones included.",
         _latest_in_lake(
@@ -231,8 +241,9 @@ TABLES: list[tuple[str, str, str]] = [
             "finished_at DESC NULLS LAST, started_at DESC NULLS LAST",
             "partition_date, platform, account_id, started_at, job_id",
         ),
+        stored=False,
     ),
-    (
+    WarehouseTable(
         "api_rate_limits",
         "The latest observed quota window per platform endpoint, scope and account.",
         _latest_in_lake(
@@ -241,26 +252,21 @@ TABLES: list[tuple[str, str, str]] = [
             "observed_at DESC NULLS LAST",
             "platform, endpoint, scope, account_id",
         ),
+        stored=True,
     ),
-    (
+    WarehouseTable(
         "quarantined_records",
         "Malformed records kept aside with the reason, one row per record.",
-        """
-SELECT * EXCLUDE (_file, _row)
-FROM lake_quarantine
-ORDER BY snapshot_date, platform, account_id, _file, _row
-""",
+        "SELECT * FROM {files_quarantine}",
+        stored=False,
     ),
-    (
+    WarehouseTable(
         "data_gaps",
         "What a collection day could not give, one row per gap: a metric the platform "
         "refused (unavailable_metric), a post it stopped returning (post_unavailable, with "
         "last_seen), a field its response lacked (missing_field).",
-        """
-SELECT * EXCLUDE (_file, _row)
-FROM lake_gaps
-ORDER BY snapshot_date, platform, account_id, kind, post_id NULLS FIRST, field, _file, _row
-""",
+        "SELECT * FROM {files_gaps}",
+        stored=False,
     ),
 ]
 

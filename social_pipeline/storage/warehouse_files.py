@@ -1,0 +1,254 @@
+"""The Parquet files a warehouse build reads, kept beside the warehouse file.
+
+    <warehouse>.files/
+        lake/<table>/date=<D>/<version>.parquet          a snapshot of each lake partition
+        history/<table>/month=<YYYY-MM>/<build>.parquet  past months gathered (warehouse_history)
+        latest/<table>/month=<YYYY-MM>/<build>.parquet   latest row per post (warehouse_latest)
+        state.json                                       what the current build references
+
+The warehouse's history tables are views over these files, so a build costs what changed
+since the last one, not the whole history. Every file here is immutable once written: a
+lake partition re-written by a re-run gets a new inode, so its snapshot is a hard link
+to the version this build saw (a copy where links are impossible), and a changed month of
+the latest tables gets a new file. An analyst whose connection still reads an older build
+keeps reading that build's files: files are only deleted `RETAIN_SECONDS` after the last
+build that referenced them was replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from social_pipeline.storage import lake
+from social_pipeline.storage.files import atomic_write_bytes
+
+STATE_FILE = "state.json"
+# Bump when the meaning of the files or the state changes: the next build starts afresh.
+STATE_FORMAT = 1
+# An analyst's connection opened on a build reads that build's files; keep them this long
+# after a newer build stopped referencing them.
+RETAIN_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """One lake partition as a build saw it."""
+
+    version: str  # changes whenever the partition is re-written
+    file: str  # relative to the files folder
+    columns: tuple[str, ...]  # as found in the file (older files may lack newer columns)
+
+
+# table -> ISO day -> file
+LakeSnapshot = dict[str, dict[str, SnapshotFile]]
+# table -> month ("YYYY-MM", or "none") -> file relative to the files folder
+LatestFiles = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class MonthFile:
+    """A past month of one lake table gathered into one file (warehouse_history)."""
+
+    file: str  # relative to the files folder
+    versions: dict[str, str]  # ISO day -> the lake version it was made from
+
+
+# table -> month -> file
+HistoryFiles = dict[str, dict[str, MonthFile]]
+
+
+@dataclass
+class BuildState:
+    lake: LakeSnapshot = field(default_factory=dict)
+    latest: LatestFiles = field(default_factory=dict)
+    history: HistoryFiles = field(default_factory=dict)
+    # File (relative) -> when the build that stopped referencing it was made current.
+    retired: dict[str, float] = field(default_factory=dict)
+
+
+def files_dir(warehouse_file: Path) -> Path:
+    return warehouse_file.with_name(warehouse_file.name.removesuffix(".duckdb") + ".files")
+
+
+def load_state(folder: Path) -> BuildState | None:
+    """The state the current warehouse was built with; None starts the next build afresh."""
+    try:
+        raw = json.loads((folder / STATE_FILE).read_text())
+        if raw.get("format") != STATE_FORMAT:
+            return None
+        state = BuildState(
+            lake={
+                table: {day: SnapshotFile(v, f, tuple(c)) for day, (v, f, c) in days.items()}
+                for table, days in raw["lake"].items()
+            },
+            latest=raw["latest"],
+            history={
+                table: {m: MonthFile(f, v) for m, (f, v) in months.items()}
+                for table, months in raw["history"].items()
+            },
+            retired=raw.get("retired", {}),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # Month files a state names but a hand-cleaned folder lost: start afresh. (Day
+    # snapshots are many and checked by nobody: delete the whole folder to start afresh.)
+    derived = [f for months in state.latest.values() for f in months.values()]
+    derived += [m.file for months in state.history.values() for m in months.values()]
+    if not all(os.path.isfile(folder / name) for name in derived):
+        return None
+    return state
+
+
+def save_state(folder: Path, state: BuildState) -> None:
+    payload = {
+        "format": STATE_FORMAT,
+        "lake": {
+            table: {day: [f.version, f.file, list(f.columns)] for day, f in days.items()}
+            for table, days in state.lake.items()
+        },
+        "latest": state.latest,
+        "history": {
+            table: {m: [f.file, f.versions] for m, f in months.items()}
+            for table, months in state.history.items()
+        },
+        "retired": state.retired,
+    }
+    atomic_write_bytes(folder / STATE_FILE, json.dumps(payload, separators=(",", ":")).encode())
+
+
+# History views show one row per key and day. Normalizing writes them so; a partition that
+# holds a key twice anyway (written by hand, or by an older version) is snapshotted with
+# the latest of each (latest collected_at, then the later row), not linked.
+UNIQUE_PER_DAY: dict[str, list[str]] = {
+    "engagement_snapshots": ["snapshot_date", "platform", "post_id"],
+    "follower_snapshots": ["snapshot_date", "platform", "account_id"],
+}
+
+
+def _deduplicated(path: Path, key: list[str]) -> pl.DataFrame | None:
+    """The file's rows with one per `key`, or None when it has no duplicates."""
+    if not pl.read_parquet(path, columns=key).is_duplicated().any():
+        return None
+    rows = pl.read_parquet(path).with_row_index("_row")
+    latest = rows.sort(["collected_at", "_row"], nulls_last=False).unique(key, keep="last")
+    return latest.sort("_row").drop("_row")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary)
+    except OSError:  # another file system, or links not allowed: a copy is as good
+        shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+def _partitions(data_dir: Path, table: str) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(ISO day, path, stat) of each partition file of `table`: one scandir and one stat
+    per day (this runs on every build, over every day of history)."""
+    root = lake.table_dir(data_dir, table)
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if not entry.name.startswith("date="):
+            continue
+        day = entry.name.removeprefix("date=")
+        try:
+            date.fromisoformat(day)
+            path = root / entry.name / lake.PART_NAME
+            yield day, path, path.stat()
+        except (ValueError, FileNotFoundError, NotADirectoryError):
+            continue  # not a partition of ours, or removed since listed
+
+
+def snapshot_lake(data_dir: Path, folder: Path, previous: BuildState | None) -> LakeSnapshot:
+    """Every lake partition as of now, each linked into `folder` under its version.
+
+    Costs one stat per partition, and a link and a footer read per partition that changed.
+    """
+    known = previous.lake if previous else {}
+    snapshot: LakeSnapshot = {}
+    for table in lake.LAKE_TABLES:
+        days: dict[str, SnapshotFile] = {}
+        seen_before = known.get(table, {})
+        for day, source, stat in sorted(_partitions(data_dir, table)):
+            # A re-written partition is a new file renamed into place: a new inode and mtime.
+            version = f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+            seen = seen_before.get(day)
+            if seen is not None and seen.version == version:
+                days[day] = seen
+                continue
+            name = f"lake/{table}/date={day}/{version}.parquet"
+            _link_or_copy(source, folder / name)
+            if table in UNIQUE_PER_DAY:
+                unique = _deduplicated(folder / name, UNIQUE_PER_DAY[table])
+                if unique is not None:
+                    temporary = folder / f"{name}.{os.getpid()}.tmp"
+                    unique.write_parquet(temporary, compression="zstd", statistics=True)
+                    os.replace(temporary, folder / name)
+            columns = tuple(pq.read_schema(folder / name).names)
+            days[day] = SnapshotFile(version, name, columns)
+        snapshot[table] = days
+    return snapshot
+
+
+def changed_days(previous: LakeSnapshot | None, current: LakeSnapshot, table: str) -> set[date]:
+    """Days of `table` added, re-written or removed since the previous build."""
+    before = (previous or {}).get(table, {})
+    now = current.get(table, {})
+    return {
+        date.fromisoformat(day)
+        for day in before.keys() | now.keys()
+        if (before.get(day) and before[day].version) != (now.get(day) and now[day].version)
+    }
+
+
+def referenced(state: BuildState) -> set[str]:
+    names = {f.file for days in state.lake.values() for f in days.values()}
+    names |= {f for months in state.latest.values() for f in months.values()}
+    names |= {m.file for months in state.history.values() for m in months.values()}
+    return names
+
+
+def sweep(
+    folder: Path, state: BuildState, previous: BuildState | None, now: float | None = None
+) -> int:
+    """Delete files no build has referenced for `RETAIN_SECONDS`; returns how many.
+
+    A file the previous build referenced and this one does not is stamped in
+    `state.retired` (the caller saves the state afterwards). Day snapshots are many, so
+    only those are looked at; the month folders are few and listed whole, which also
+    clears what a crashed build left there.
+    """
+    now = time.time() if now is None else now
+    keep = referenced(state)
+    candidates = set(state.retired)
+    if previous is not None:
+        candidates |= set(previous.retired) | referenced(previous)
+    for sub in ("history", "latest"):
+        candidates |= {p.relative_to(folder).as_posix() for p in (folder / sub).rglob("*.parquet")}
+    retired: dict[str, float] = {}
+    removed = 0
+    for name in sorted(candidates - keep):
+        since = state.retired.get(name, now)
+        if now - since >= RETAIN_SECONDS:
+            (folder / name).unlink(missing_ok=True)
+            removed += 1
+        elif (folder / name).exists():
+            retired[name] = since
+    state.retired = retired
+    return removed

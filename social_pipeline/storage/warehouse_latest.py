@@ -1,0 +1,247 @@
+"""The latest row per post, kept up to date one changed lake day at a time.
+
+`social_posts` and `post_engagement_metrics` hold each post's newest row (latest
+`snapshot_date`, then `collected_at`, then the later row of its day). Recomputing them
+from every lake day would cost the whole history on every build, so they live as Parquet
+files split by month, and a build rewrites only the months that posts of the changed
+days are filed in. A post is collected inside its window, so a daily run touches the
+last month or two whatever the history holds.
+
+A post is filed under the month it was created (from the posts table), and stays there:
+a build first looks for the changed days' posts in the existing files, newest month
+first, stopping at the oldest month any of them could be in. Posts with no known creation
+time (a post whose time was missing, metrics of a post the posts table never saw) are
+filed under `none`, and move out as soon as a creation time is known.
+
+For a changed day, a post's newest row is the newest of: its previous latest row (unless
+that came from a changed day), and its rows in the changed days as they are now. Only a
+post whose latest row came from a changed day, and that the new version of the day no
+longer holds, needs older days; those are read newest first, stopping once every such
+post is found or the days are older than its month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from social_pipeline.core.schema import ENGAGEMENT, POSTS
+from social_pipeline.storage.warehouse_files import LakeSnapshot, LatestFiles, changed_days
+
+KEY = ["platform", "post_id"]
+NO_MONTH = "none"
+
+
+@dataclass(frozen=True)
+class LatestTable:
+    name: str
+    source: str  # the lake table it is the latest of
+    schema: dict[str, pl.DataType]
+    order: tuple[str, ...]  # row order inside a month file
+
+
+LATEST_TABLES = (
+    LatestTable(
+        "social_posts", "posts", POSTS, ("platform", "account_id", "created_at", "post_id")
+    ),
+    LatestTable(
+        "post_engagement_metrics",
+        "engagement_snapshots",
+        ENGAGEMENT,
+        ("platform", "account_id", "post_id"),
+    ),
+)
+
+
+def _read(folder: Path, files: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if not files:
+        return pl.DataFrame(schema=schema)
+    return pl.scan_parquet(
+        [folder / f for f in files],
+        schema=schema,
+        hive_partitioning=False,
+        missing_columns="insert",
+        extra_columns="ignore",
+    ).collect()
+
+
+def _newest(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per post: latest day, then latest collected_at, then the later row."""
+    return (
+        rows.with_row_index("_row")
+        .sort(["snapshot_date", "collected_at", "_row"], nulls_last=False)
+        .unique(KEY, keep="last")
+        .drop("_row")
+    )
+
+
+def _creation_months(rows: pl.DataFrame) -> pl.DataFrame:
+    """(platform, post_id, hint): the month of each post's newest known creation time."""
+    return (
+        rows.filter(pl.col("created_at").is_not_null())
+        .sort("snapshot_date")
+        .select(*KEY, pl.col("created_at").dt.strftime("%Y-%m").alias("hint"))
+        .unique(KEY, keep="last")
+    )
+
+
+def _day_files(snapshot: LakeSnapshot, table: str, days: Iterable[date]) -> list[str]:
+    by_day = snapshot.get(table, {})
+    return [by_day[d.isoformat()].file for d in sorted(days) if d.isoformat() in by_day]
+
+
+class LatestUpdate:
+    """One build's update of the latest tables, reading and writing files under `folder`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        build_id: str,
+        current: LakeSnapshot,
+        previous: LakeSnapshot | None,
+        previous_latest: LatestFiles | None,
+    ) -> None:
+        self.folder = folder
+        self.build_id = build_id
+        self.current = current
+        self.previous = previous or {}
+        self.previous_latest = previous_latest if previous is not None else None
+
+    def run(self) -> LatestFiles:
+        files: LatestFiles = {}
+        for table in LATEST_TABLES:
+            before = (self.previous_latest or {}).get(table.name)
+            if before is None:
+                files[table.name] = self._update(table, before={}, days=None)
+            else:
+                days = changed_days(self.previous, self.current, table.source)
+                files[table.name] = self._update(table, before, days) if days else dict(before)
+        return files
+
+    def _hints(
+        self, table: LatestTable, rows: pl.DataFrame, days: set[date] | None
+    ) -> pl.DataFrame:
+        """(platform, post_id, hint) for every post of `rows`; hint NULL where unknown."""
+        if table.source == "posts":
+            created = rows
+        else:
+            every = sorted(date.fromisoformat(d) for d in self.current.get("posts", {}))
+            wanted = every if days is None else sorted(days)
+            paths = _day_files(self.previous, "posts", wanted) + _day_files(
+                self.current, "posts", wanted
+            )
+            created = _read(self.folder, paths, POSTS)
+        keys = rows.select(KEY).unique()
+        return keys.join(_creation_months(created), on=KEY, how="left")
+
+    def _filing(self, hints: pl.DataFrame, before: dict[str, str]) -> pl.DataFrame:
+        """(platform, post_id, was, month): where each post is filed now, and will be."""
+        unresolved = hints
+        found = []
+        # `none` first (it is small and every update rewrites it), then newest months first.
+        order = [NO_MONTH] if NO_MONTH in before else []
+        for month in order + sorted((m for m in before if m != NO_MONTH), reverse=True):
+            if unresolved.is_empty():
+                break
+            could = unresolved["hint"].is_null() | (unresolved["hint"] <= month)
+            if month != NO_MONTH and not could.any():
+                break  # every post left was created after this month: it is not filed below
+            there = _read(self.folder, [before[month]], {k: pl.String() for k in KEY})
+            hit = unresolved.join(there.select(KEY), on=KEY, how="semi")
+            found.append(hit.with_columns(pl.lit(month).alias("was")))
+            unresolved = unresolved.join(hit.select(KEY), on=KEY, how="anti")
+        filed = pl.concat(
+            [*found, unresolved.with_columns(pl.lit(None, pl.String).alias("was"))],
+            how="vertical_relaxed",
+        )
+        # Filed posts stay put, but leave `none` once their creation month is known.
+        stays = pl.col("was").is_not_null() & (
+            (pl.col("was") != NO_MONTH) | pl.col("hint").is_null()
+        )
+        month = pl.when(stays).then(pl.col("was")).otherwise(pl.col("hint").fill_null(NO_MONTH))
+        return filed.select(*KEY, "was", month.alias("month"))
+
+    def _write(self, table: LatestTable, month: str, rows: pl.DataFrame) -> str | None:
+        if rows.is_empty():
+            return None
+        name = f"latest/{table.name}/month={month}/{self.build_id}.parquet"
+        path = self.folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        rows.select(list(table.schema)).sort(list(table.order), nulls_last=True).write_parquet(
+            temporary, compression="zstd", statistics=True
+        )
+        temporary.replace(path)
+        return name
+
+    def _update(
+        self, table: LatestTable, before: dict[str, str], days: set[date] | None
+    ) -> dict[str, str]:
+        """The month files after `days` changed (None: every day, from scratch)."""
+        if days is None:
+            every = [f.file for _, f in sorted(self.current.get(table.source, {}).items())]
+            old, new = (
+                pl.DataFrame(schema=table.schema),
+                _newest(_read(self.folder, every, table.schema)),
+            )
+        else:
+            old = _read(self.folder, _day_files(self.previous, table.source, days), table.schema)
+            new = _newest(
+                _read(self.folder, _day_files(self.current, table.source, days), table.schema)
+            )
+        rows = pl.concat([old, new])
+        filing = self._filing(self._hints(table, rows, days), before)
+        affected = set(filing["month"].to_list()) | set(filing["was"].drop_nulls().to_list())
+        if NO_MONTH in before:
+            affected.add(NO_MONTH)
+        filed = {m: _read(self.folder, [before[m]], table.schema) for m in affected if m in before}
+        everywhere = pl.concat(list(filed.values()) or [pl.DataFrame(schema=table.schema)])
+        changed = sorted(days or [])
+        after = {m: f for m, f in before.items() if m not in affected}
+        for month in sorted(affected):
+            keys = filing.filter(pl.col("month") == month).select(KEY)
+            keep = filed.get(month, pl.DataFrame(schema=table.schema)).join(
+                filing.select(KEY), on=KEY, how="anti"
+            )
+            still = everywhere.join(keys, on=KEY, how="semi").filter(
+                ~pl.col("snapshot_date").is_in(changed)
+            )
+            fresh = new.join(keys, on=KEY, how="semi")
+            lost = keys.join(pl.concat([still, fresh]).select(KEY), on=KEY, how="anti")
+            since = None if month == NO_MONTH else date.fromisoformat(f"{month}-01")
+            found = self._older_rows(table, lost, set(changed), since)
+            name = self._write(
+                table, month, pl.concat([keep, _newest(pl.concat([still, fresh, found]))])
+            )
+            if name:
+                after[month] = name
+        return after
+
+    def _older_rows(
+        self, table: LatestTable, lost: pl.DataFrame, days: set[date], since: date | None
+    ) -> pl.DataFrame:
+        """The newest unchanged-day row of each `lost` post, reading days newest first.
+
+        A post created in a month appears in no day before it, so the search stops there.
+        """
+        found = [pl.DataFrame(schema=table.schema)]
+        if lost.is_empty():
+            return found[0]
+        for day, snap in sorted(self.current.get(table.source, {}).items(), reverse=True):
+            if since is not None and date.fromisoformat(day) < since:
+                break
+            if date.fromisoformat(day) in days:
+                continue
+            hit = _newest(
+                _read(self.folder, [snap.file], table.schema).join(lost, on=KEY, how="semi")
+            )
+            if not hit.is_empty():
+                found.append(hit)
+                lost = lost.join(hit.select(KEY), on=KEY, how="anti")
+            if lost.is_empty():
+                break
+        return pl.concat(found)
