@@ -1,0 +1,531 @@
+"""Where stored things live: a local folder or S3-compatible object storage, one interface.
+
+`store_at("s3://bucket/prefix")` gives an S3 store (endpoint and keys from the standard
+`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`; a plain
+`http://` endpoint only with `AWS_ALLOW_HTTP=true`); anything else is a local folder.
+
+Keys are relative POSIX paths (`raw/x/date=2026-11-20/123.jsonl.gz`). Every write is
+atomic: a local file is written aside and renamed, an S3 PUT replaces the whole object.
+Where two writers could race, `put(if_absent=True)` and `put(if_version=v)` make exactly
+one of them win (`If-None-Match: *` / `If-Match: <etag>` on S3, `link` and a per-file
+`flock` locally); the loser gets `PreconditionFailed`. A version is an opaque token:
+the ETag on S3, (mtime, size, inode) locally. S3 ETags are content hashes, so two writes
+of the same bytes share one: write something unique (a nonce) when that matters.
+Locally, only conditional writers wait for each other: an unconditional `put` racing a
+conditional one may be overwritten by it, so keep an object's writers all conditional
+when a lost update matters (the lease does).
+
+Errors name the object (`describe(key)`) and never carry a secret key or token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from social_pipeline.storage.files import atomic_write_bytes, fsync_dir
+
+PRIVATE_MODE = 0o600
+LIST_PAGE_SIZE = 1000
+
+
+class ObjectStoreError(Exception):
+    """The store cannot do what was asked; the message names the object."""
+
+
+class PreconditionFailed(ObjectStoreError):
+    """A conditional write or delete lost: the object is not in the state it required."""
+
+    def __init__(self, location: str, condition: str) -> None:
+        super().__init__(f"conditional write to {location} refused: {condition}")
+        self.location = location
+        self.condition = condition
+
+
+class ObjectNotFound(ObjectStoreError, FileNotFoundError):
+    def __init__(self, location: str) -> None:
+        super().__init__(f"no object at {location}")
+        self.location = location
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    version: str
+
+
+class ObjectStore(ABC):
+    """Whole-object reads and atomic whole-object writes under one root."""
+
+    location: str  # the root, as a person would type it: a folder or s3://bucket/prefix
+    local_root: Path | None  # the folder, when the store is one
+
+    @abstractmethod
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and version, or None when there is none."""
+
+    @abstractmethod
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        private: bool = False,
+    ) -> str:
+        """Replace the object atomically; returns its new version.
+
+        `if_absent`: only if there is no object yet. `if_version`: only if it is still
+        that version. `private`: readable by the owner only (0600 locally; encrypted at
+        rest with SSE-S3 and no public ACL on S3).
+        """
+
+    @abstractmethod
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        """Remove the object (no error if absent, unless `if_version` is given)."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        """Every object whose key starts with `prefix`, at any depth, sorted by key."""
+
+    @abstractmethod
+    def download(self, key: str, dest: Path) -> None:
+        """Copy the object to a local file: written aside, then renamed onto `dest`."""
+
+    @abstractmethod
+    def describe(self, key: str = "") -> str:
+        """The object's name for people and errors: a local path or an s3:// URL."""
+
+    def get(self, key: str) -> bytes | None:
+        found = self.get_versioned(key)
+        return None if found is None else found[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+
+def store_at(location: str | Path | ObjectStore) -> ObjectStore:
+    """The store a setting names: `s3://bucket/prefix` is S3, anything else a folder."""
+    if isinstance(location, ObjectStore):
+        return location
+    if isinstance(location, Path):
+        if location.parts and location.parts[0] == "s3:":
+            # Path("s3://b/p") is "s3:/b/p": the URL was squeezed through a Path somewhere.
+            raise ValueError(
+                f"{location} looks like an s3:// URL that went through a Path; "
+                "pass the URL as a string"
+            )
+        return LocalObjectStore(location)
+    if location.startswith("s3://"):
+        bucket, _, prefix = location[len("s3://") :].partition("/")
+        return S3ObjectStore(bucket, prefix)
+    return LocalObjectStore(Path(location))
+
+
+def check_key(key: str, *, prefix: bool = False) -> str:
+    """Refuse keys that could leave the root: absolute, `..`, `.` or empty parts."""
+    if not isinstance(key, str) or (not key and not prefix):
+        raise ValueError(f"object key {key!r} must be a non-empty relative path")
+    parts = key.split("/")
+    if prefix and parts[-1] == "":
+        parts = parts[:-1]  # "dead_letters/" lists a folder
+    if key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            f"object key {key!r} must be a relative POSIX path without '.', '..' or empty parts"
+        )
+    return key
+
+
+# -- a local folder ---------------------------------------------------------------------
+
+
+def _version_of(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+
+
+def _is_temporary(name: str) -> bool:
+    # The names atomic writes use before their rename (`.<name>.<random>.tmp`).
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+class LocalObjectStore(ObjectStore):
+    """Files under a folder; the same layout the stores have always written."""
+
+    def __init__(self, root: Path) -> None:
+        self.local_root = Path(root)
+        self.location = str(self.local_root)
+
+    def path(self, key: str) -> Path:
+        assert self.local_root is not None
+        return self.local_root / check_key(key)
+
+    def describe(self, key: str = "") -> str:
+        return str(self.path(key)) if key else self.location
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            with open(self.path(key), "rb") as handle:
+                # Files are replaced by rename, never rewritten: fstat matches what we read.
+                return handle.read(), _version_of(os.fstat(handle.fileno()))
+        except FileNotFoundError:
+            return None
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        private: bool = False,
+    ) -> str:
+        if if_absent and if_version is not None:
+            raise ValueError("put: give if_absent or if_version, not both")
+        path = self.path(key)
+        if if_absent:
+            return self._put_new(path, data)
+        if if_version is not None:
+            with self._locked_current(path, if_version):
+                return self._put_over(path, data)
+        # mkstemp files are 0600 from birth: private or not, never world-readable.
+        atomic_write_bytes(path, data)
+        if private:
+            os.chmod(path, PRIVATE_MODE)
+        version = _version_of(path.stat())
+        fsync_dir(path.parent)  # the rename itself survives a power cut
+        return version
+
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        path = self.path(key)
+        if if_version is None:
+            path.unlink(missing_ok=True)
+            return
+        with self._locked_current(path, if_version):
+            path.unlink()
+        fsync_dir(path.parent)
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        assert self.local_root is not None
+        check_key(prefix, prefix=True)
+        folder = self.local_root / (prefix if prefix.endswith("/") else prefix.rpartition("/")[0])
+        found = []
+        for top, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in files:
+                if _is_temporary(name):
+                    continue
+                path = Path(top) / name
+                key = path.relative_to(self.local_root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    continue  # deleted while we walked
+                found.append(ObjectInfo(key, st.st_size, _version_of(st)))
+        return sorted(found, key=lambda info: info.key)
+
+    def download(self, key: str, dest: Path) -> None:
+        source = self.path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    with open(source, "rb") as handle:
+                        shutil.copyfileobj(handle, out)
+                except FileNotFoundError:
+                    raise ObjectNotFound(str(source)) from None
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    # -- conditional writes -------------------------------------------------------------
+
+    def _write_aside(self, path: Path, data: bytes) -> tuple[Path, str]:
+        """A fsynced temporary file next to `path` (0600) and the version it will have."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                # A rename and a link keep inode, size and mtime: the version survives them.
+                version = _version_of(os.fstat(handle.fileno()))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp), version
+
+    def _put_new(self, path: Path, data: bytes) -> str:
+        tmp, version = self._write_aside(path, data)
+        try:
+            os.link(tmp, path)  # fails if anything is there: of two writers, one wins
+        except FileExistsError:
+            raise PreconditionFailed(str(path), "it already exists") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        return version
+
+    def _put_over(self, path: Path, data: bytes) -> str:
+        tmp, version = self._write_aside(path, data)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(path.parent)
+        return version
+
+    @contextlib.contextmanager
+    def _locked_current(self, path: Path, version: str) -> Iterator[None]:
+        """Hold `flock` on the file now at `path`, and check it is still `version`.
+
+        A writer that replaces the file holds the lock of the inode it replaces, so a
+        second conditional writer with the same version waits, then sees a new inode.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise PreconditionFailed(str(path), f"it no longer exists (wanted {version})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(fd)
+            if (
+                current is None
+                or (current.st_dev, current.st_ino) != (held.st_dev, held.st_ino)
+                or _version_of(current) != version
+            ):
+                raise PreconditionFailed(str(path), f"it changed since version {version}")
+            yield
+        finally:
+            os.close(fd)  # closing drops the lock
+
+
+# -- S3-compatible object storage -----------------------------------------------------
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects under `s3://bucket/prefix`, through boto3 (the `scale` extra)."""
+
+    local_root = None
+
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise ValueError(f"s3://{bucket}: not a valid S3 bucket name")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_key(self.prefix)
+        self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._session: Any = None
+        self._client = client if client is not None else self._new_client()
+
+    def _new_client(self) -> Any:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise ObjectStoreError(
+                f"{self.location} needs boto3: pip install -e '.[scale]'"
+            ) from None
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        plain_http = (endpoint or "").lower().startswith("http://")
+        if plain_http and not _truthy(os.environ.get("AWS_ALLOW_HTTP")):
+            raise ObjectStoreError(
+                f"{self.location}: the endpoint {endpoint} is plain http, which would send "
+                "requests unencrypted; use https, or set AWS_ALLOW_HTTP=true for a local "
+                "test server"
+            )
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        config = Config(
+            connect_timeout=10,
+            read_timeout=60,
+            retries={"mode": "standard", "max_attempts": 4},
+            # S3-compatible servers (MinIO, moto, Ceph) answer on one host: path-style URLs.
+            s3={"addressing_style": "path"} if endpoint else None,
+        )
+        self._session = boto3.session.Session()
+        return self._session.client(
+            "s3",
+            endpoint_url=endpoint or None,
+            region_name=region or ("us-east-1" if endpoint else None),
+            config=config,
+        )
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def describe(self, key: str = "") -> str:
+        return f"{self.location}/{check_key(key)}" if key else self.location
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return response["Body"].read(), response["ETag"]
+        except Exception as exc:
+            if _is_missing(exc):
+                return None
+            raise self._error("read", key, exc) from None
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        private: bool = False,
+    ) -> str:
+        if if_absent and if_version is not None:
+            raise ValueError("put: give if_absent or if_version, not both")
+        extra: dict[str, str] = {}
+        if if_absent:
+            extra["IfNoneMatch"] = "*"
+        if if_version is not None:
+            extra["IfMatch"] = if_version
+        if private:
+            # Encrypted at rest with S3-managed keys; no ACL: objects stay owner-only.
+            extra["ServerSideEncryption"] = "AES256"
+        try:
+            response = self._client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, **extra
+            )
+        except Exception as exc:
+            if if_absent and _is_precondition(exc):
+                raise PreconditionFailed(self.describe(key), "it already exists") from None
+            if if_version is not None and (_is_precondition(exc) or _is_missing(exc)):
+                raise PreconditionFailed(
+                    self.describe(key), f"it changed since version {if_version}"
+                ) from None
+            raise self._error("write", key, exc) from None
+        return response["ETag"]
+
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        extra = {"IfMatch": if_version} if if_version is not None else {}
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key), **extra)
+        except Exception as exc:
+            if if_version is not None and (_is_precondition(exc) or _is_missing(exc)):
+                raise PreconditionFailed(
+                    self.describe(key), f"it changed since version {if_version}"
+                ) from None
+            if _is_missing(exc):
+                return
+            raise self._error("delete", key, exc) from None
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        check_key(prefix, prefix=True)
+        root = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket,
+                Prefix=root + prefix,
+                PaginationConfig={"PageSize": LIST_PAGE_SIZE},
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(root) :]
+                    if key and not key.endswith("/"):  # "folder" placeholder objects
+                        found.append(ObjectInfo(key, item["Size"], item["ETag"]))
+        except Exception as exc:
+            raise self._error("list", prefix, exc) from None
+        return sorted(found, key=lambda info: info.key)
+
+    def download(self, key: str, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+                    shutil.copyfileobj(response["Body"], out)
+                except Exception as exc:
+                    if _is_missing(exc):
+                        raise ObjectNotFound(self.describe(key)) from None
+                    raise self._error("download", key, exc) from None
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _error(self, action: str, key: str, exc: Exception) -> Exception:
+        """An error naming the object and what the server said, with every secret removed."""
+        where = f"{self.location}/{key}" if key else self.location
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            code = response["Error"].get("Code", "?")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            said = f"{code} (HTTP {status}): {response['Error'].get('Message', '')}"
+        else:
+            said = f"{type(exc).__name__}: {exc}"
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(exc, BotoCoreError | ClientError):
+            return exc  # not the client's: a bug of ours, left as it is
+        return ObjectStoreError(self._scrub(f"cannot {action} {where}: {said}"))
+
+    def _scrub(self, text: str) -> str:
+        secrets = [os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                credentials = self._session.get_credentials()
+                if credentials is not None:
+                    secrets += [credentials.secret_key, credentials.token]
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "[redacted]")
+        # Signed URLs and headers, should a message ever quote one.
+        return re.sub(
+            r"(?i)(X-Amz-Signature|X-Amz-Security-Token|Signature|Credential)=[^&\s]+",
+            r"\1=[redacted]",
+            text,
+        )
+
+
+def _status(exc: Exception) -> tuple[str, int | None]:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return "", None
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code, response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _is_missing(exc: Exception) -> bool:
+    code, status = _status(exc)
+    return code in ("NoSuchKey", "404", "NotFound") or (status == 404 and code != "NoSuchBucket")
+
+
+def _is_precondition(exc: Exception) -> bool:
+    code, status = _status(exc)
+    # 409 ConditionalRequestConflict: AWS's answer when another conditional write of the
+    # same key is in flight; it lost all the same.
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412
