@@ -218,10 +218,10 @@ def _collect(args: argparse.Namespace) -> int:
         print(f"Example query (duckdb {result.warehouse} -readonly):\n{EXAMPLE_QUERY};\n")
         from social_pipeline.storage.warehouse import query
 
-        example = query(settings.data_dir, EXAMPLE_QUERY)
+        example = query(settings.warehouse, EXAMPLE_QUERY)
         width = shutil.get_terminal_size((120, 24)).columns
         sys.stdout.write(views.render_table(example, width=width))
-    jobs = jobs_of_run(settings.data_dir, day, result.run_id)
+    jobs = jobs_of_run(settings.data_root, day, result.run_id)
     failed = [j for j in jobs if j["status"] != "success"]
     collected = len(jobs) - len(failed)
     print(f"\nAccounts: {collected} of {len(jobs)} collected, {len(failed)} failed")
@@ -243,7 +243,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.account:
         known_account(settings, args.account, platforms)
     listing = views.read(
-        settings.data_dir,
+        settings.warehouse,
         args.table,
         account=args.account,
         platforms=platforms,
@@ -285,7 +285,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
     from social_pipeline.storage.dead_letters import all_dead_letters
 
     settings = load_environment()
-    letters = [d for d in all_dead_letters(settings.data_dir) if args.all or d["status"] == "open"]
+    letters = [d for d in all_dead_letters(settings.data_root) if args.all or d["status"] == "open"]
     columns = [
         "platform",
         "account_id",

@@ -154,7 +154,7 @@ def run_collection(
         metadata[mat.asset_key.to_user_string()] = values
     return CollectionResult(
         success=result.success,
-        warehouse=settings.data_dir / "warehouse.duckdb",
+        warehouse=settings.warehouse,
         run_id=result.run_id,
         metadata=metadata,
     )

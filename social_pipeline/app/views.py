@@ -60,7 +60,7 @@ class Listing:
 
 
 def read(
-    data_dir: Path,
+    warehouse: Path,
     table: str,
     *,
     account: str | None = None,
@@ -69,11 +69,11 @@ def read(
     limit: int = 50,
 ) -> Listing:
     """Rows of one CLI listing and how many match in all; `limit` 0 means all."""
-    path = warehouse_path(data_dir)
+    path = warehouse_path(warehouse)
     if not path.exists():
         raise FileNotFoundError(
             f"no warehouse at {path}: run `social-pipeline collect` first "
-            "(or set SOCIAL_PIPELINE_DATA_DIR to where it lives)"
+            "(or set SOCIAL_PIPELINE_DATA_DIR or SOCIAL_PIPELINE_WAREHOUSE to where it lives)"
         )
     params = {
         "account": account,
@@ -81,10 +81,10 @@ def read(
         "since": since,
     }
     sql = QUERIES[table]
-    rows = query(data_dir, sql + (f"\nLIMIT {int(limit)}" if limit else ""), params)
+    rows = query(warehouse, sql + (f"\nLIMIT {int(limit)}" if limit else ""), params)
     total = rows.height
     if limit and rows.height >= limit:
-        total = int(query(data_dir, f"SELECT count(*) AS n FROM ({sql})", params)["n"][0])
+        total = int(query(warehouse, f"SELECT count(*) AS n FROM ({sql})", params)["n"][0])
     return Listing(rows, total)
 
 

@@ -37,6 +37,9 @@ RETRY_BACKOFF_ENV = "SOCIAL_PIPELINE_RETRY_BACKOFF_SECONDS"
 BACKFILL_DAYS_ENV = "SOCIAL_PIPELINE_NEW_ACCOUNT_BACKFILL_DAYS"
 SANDBOX_POSTS_PER_DAY_ENV = "SOCIAL_PIPELINE_SANDBOX_POSTS_PER_DAY"
 CREDENTIALS_DIR_ENV = "SOCIAL_PIPELINE_CREDENTIALS_DIR"
+# The local DuckDB file built from the lake; needed when the data dir is an s3:// URL.
+WAREHOUSE_ENV = "SOCIAL_PIPELINE_WAREHOUSE"
+OBJECT_STORE_SCHEMES = ("s3://",)
 X_INCLUDE_RETWEETS_ENV = "SOCIAL_PIPELINE_X_INCLUDE_RETWEETS"
 # A Slack-compatible incoming webhook told of failed collections and new dead letters.
 WEBHOOK_URL_ENV = "SOCIAL_PIPELINE_WEBHOOK_URL"
@@ -92,6 +95,8 @@ class Account:
 @dataclass(frozen=True)
 class Settings:
     accounts: tuple[Account, ...]
+    # Local folder of the warehouse and its files; also the data root unless that is in
+    # object storage (`data_url`).
     data_dir: Path
     base_urls: Mapping[str, str]
     accounts_file: Path | None = None  # None: the built-in sandbox
@@ -110,7 +115,13 @@ class Settings:
     api_versions: Mapping[str, str] = field(default_factory=dict)
     # `apps:` of the accounts file, by app platform (`facebook` serves Instagram too).
     apps: Mapping[str, AppCredentials] = field(default_factory=dict)
-    credentials_dir: Path = Path("data/credentials")
+    # Where credentials live: a folder, or an s3:// URL under the data root.
+    credentials_dir: Path | str = Path("data/credentials")
+    # SOCIAL_PIPELINE_DATA_DIR as a location: the absolute folder, or an s3://bucket/prefix
+    # URL for raw landing, the lake, job records, dead letters and credentials ("" = data_dir).
+    data_url: str = ""
+    # SOCIAL_PIPELINE_WAREHOUSE: the DuckDB file (default <data_dir>/warehouse.duckdb).
+    warehouse_file: Path | None = None
     token_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKEN_URLS))
     authorize_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_AUTHORIZE_URLS))
     # Ask X timelines for retweets too (they are flagged, never stored as the account's posts).
@@ -127,6 +138,15 @@ class Settings:
     @property
     def is_sandbox(self) -> bool:
         return self.accounts_file is None
+
+    @property
+    def data_root(self) -> str:
+        """Where raw pages, the lake, job records and dead letters live (a folder or URL)."""
+        return self.data_url or str(self.data_dir)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.warehouse_file or self.data_dir / "warehouse.duckdb"
 
     def accounts_for(self, platform: str, only: set[str] | None = None) -> list[Account]:
         return [
@@ -489,9 +509,14 @@ def start_date(environ: Mapping[str, str] | None = None, today: date | None = No
         except ValueError:
             raise SettingsError(f"{START_DATE_ENV}={raw!r} is not a YYYY-MM-DD date") from None
     recent = (today or datetime.now(UTC).date()) - timedelta(days=DEFAULT_START_DAYS_BACK)
-    data_dir = Path(env.get(DATA_DIR_ENV, "").strip() or "data")
-    first = first_collected_day(data_dir)
+    location = env.get(DATA_DIR_ENV, "").strip() or "data"
+    # In object storage the first day is not worth a listing per definitions load.
+    first = None if is_object_store_url(location) else first_collected_day(Path(location))
     return min(recent, first) if first else recent
+
+
+def is_object_store_url(location: str) -> bool:
+    return location.startswith(OBJECT_STORE_SCHEMES)
 
 
 def first_collected_day(data_dir: Path) -> date | None:
@@ -505,13 +530,42 @@ def first_collected_day(data_dir: Path) -> date | None:
     return min(days, default=None)
 
 
+def _data_locations(env: Mapping[str, str]) -> tuple[Path, str, Path | None]:
+    """(local folder, object-store URL or "", warehouse file or None) from the environment."""
+    location = env.get(DATA_DIR_ENV, "").strip() or "data"
+    warehouse = env.get(WAREHOUSE_ENV, "").strip()
+    warehouse_file = Path(warehouse).absolute() if warehouse else None
+    if not is_object_store_url(location):
+        if "://" in location:
+            raise SettingsError(
+                f"{DATA_DIR_ENV}={location!r}: only local folders and s3://bucket/prefix are supported"
+            )
+        return Path(location).absolute(), "", warehouse_file
+    bucket = location.removeprefix("s3://").split("/", 1)[0]
+    if not bucket:
+        raise SettingsError(f"{DATA_DIR_ENV}={location!r} names no bucket (s3://bucket/prefix)")
+    if warehouse_file is None:
+        raise SettingsError(
+            f"{DATA_DIR_ENV} is in object storage ({location}): set {WAREHOUSE_ENV} to the "
+            "local DuckDB file to build from it, e.g. /var/lib/social-pipeline/warehouse.duckdb"
+        )
+    return warehouse_file.parent, location.rstrip("/"), warehouse_file
+
+
+def _credentials_location(env: Mapping[str, str], data_dir: Path, data_url: str) -> Path | str:
+    explicit = env.get(CREDENTIALS_DIR_ENV, "").strip()
+    if explicit:
+        return explicit.rstrip("/") if is_object_store_url(explicit) else Path(explicit).absolute()
+    return f"{data_url}/credentials" if data_url else data_dir / "credentials"
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     token_lookup: Callable[[str], str | None] | None = None,
 ) -> Settings:
     """Settings from the environment (DESIGN.md, "Environment")."""
     env = os.environ if environ is None else environ
-    data_dir = Path(env.get(DATA_DIR_ENV, "").strip() or "data").absolute()
+    data_dir, data_url, warehouse_file = _data_locations(env)
     overridden = frozenset(p for p in PLATFORMS if env.get(base_url_env_var(p), "").strip())
     base_urls = {
         p: env.get(base_url_env_var(p), "").strip().rstrip("/") or DEFAULT_BASE_URLS[p]
@@ -520,6 +574,8 @@ def load_settings(
     sandbox_n = _int_env(env, SANDBOX_ACCOUNTS_ENV, 2)
     common = dict(
         data_dir=data_dir,
+        data_url=data_url,
+        warehouse_file=warehouse_file,
         base_urls=base_urls,
         window_days=_int_env(env, WINDOW_DAYS_ENV, DEFAULT_WINDOW_DAYS),
         max_rate_limit_wait=_float_env(env, MAX_WAIT_ENV, 60.0),
@@ -544,9 +600,7 @@ def load_settings(
         webhook_url=env.get(WEBHOOK_URL_ENV, "").strip(),
         refresh_tiers={p: tier for p in PLATFORMS if (tier := _refresh_tier(env, p)) is not None},
         token_lookup=token_lookup,
-        credentials_dir=Path(
-            env.get(CREDENTIALS_DIR_ENV, "").strip() or data_dir / "credentials"
-        ).absolute(),
+        credentials_dir=_credentials_location(env, data_dir, data_url),
         token_urls={
             p: env.get(token_url_env_var(p), "").strip() or DEFAULT_TOKEN_URLS[p] for p in PLATFORMS
         },

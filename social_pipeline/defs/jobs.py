@@ -51,7 +51,7 @@ def request_dead_letter_replay(
     if not planned:
         context.log.info("no open dead letters match; nothing to replay")
         return
-    request_replay(loaded.data_dir, context.run_id, config.platform, config.account_id)
+    request_replay(loaded.data_root, context.run_id, config.platform, config.account_id)
     context.log.info(
         f"replay requested for {sum(len(r.account_ids) for r in planned)} accounts on "
         f"{len(planned)} platform-days; the replay_dead_letters sensor launches their runs"

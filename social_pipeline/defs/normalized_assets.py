@@ -88,13 +88,13 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
     """
     loaded = settings.load()
     day = parse_day(context.partition_key)
-    tried = jobs_of_run(loaded.data_dir, day, context.run_id)
+    tried = jobs_of_run(loaded.data_root, day, context.run_id)
     if collected_nothing(tried):
         raise dg.Failure(
             f"none of the {len(tried)} accounts this run tried was collected; nothing new "
             "to normalize (the raw assets' `accounts` tables say why)"
         )
-    stored = store_day(loaded.data_dir, day)
+    stored = store_day(loaded.data_root, day)
     frames = stored.frames
     quarantined = frames.quarantine.height
     if quarantined:
@@ -103,11 +103,11 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
             "account's own post); each reason is in quarantined_records"
         )
     previous = lake.read_table(
-        loaded.data_dir, "follower_snapshots", [stored.day - timedelta(days=1)]
+        loaded.data_root, "follower_snapshots", [stored.day - timedelta(days=1)]
     )
     yield from _checks(frames.posts, frames.followers, previous)
     history = lake.read_table(
-        loaded.data_dir,
+        loaded.data_root,
         "follower_snapshots",
         [stored.day - timedelta(days=n) for n in range(28, -1, -1)],
     )

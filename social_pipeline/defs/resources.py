@@ -23,7 +23,8 @@ class SettingsResource(dg.ConfigurableResource):
     """
 
     data_dir: str = Field(
-        default="", description="Root of raw/, lake/ and warehouse.duckdb (empty: ./data)."
+        default="",
+        description="Root of raw/ and lake/: a folder (empty: ./data) or s3://bucket/prefix.",
     )
     accounts_file: str = Field(
         default="", description="The accounts file (empty: the built-in sandbox, no credentials)."

@@ -59,7 +59,7 @@ def new_accounts(context: dg.SensorEvaluationContext, settings: SettingsResource
     known = (
         set(json.loads(context.cursor))
         if context.cursor
-        else raw.collected_accounts(loaded.data_dir)
+        else raw.collected_accounts(loaded.data_root)
     )
     new = [current[k] for k in sorted(current.keys() - known)]
     today = datetime.now(UTC).date()
@@ -102,7 +102,7 @@ def retry_failed_collections(context: dg.SensorEvaluationContext, settings: Sett
     now = datetime.now(UTC)
     days = [now.date() - timedelta(days=n) for n in range(RETRY_DAYS)]
     retries, letters = plan_recovery(loaded, days, now)
-    new = write_dead_letters(loaded.data_dir, letters)
+    new = write_dead_letters(loaded.data_root, letters)
     for letter in new:
         context.log.warning(
             f"dead letter: {letter.platform} account {letter.account_id} on {letter.partition_date} "
@@ -126,7 +126,7 @@ def replay_dead_letters(context: dg.SensorEvaluationContext, settings: SettingsR
     platform and day for the dead-lettered accounts, through the pools like any run."""
     loaded = settings.load()
     requests: list[dg.RunRequest] = []
-    for pending in pending_replay_requests(loaded.data_dir):
+    for pending in pending_replay_requests(loaded.data_root):
         planned = plan_replay(
             loaded,
             platform=pending["platform"] or None,
@@ -140,7 +140,7 @@ def replay_dead_letters(context: dg.SensorEvaluationContext, settings: SettingsR
             for r in planned
         )
         # Run keys make a request launched once even if this tick is evaluated again.
-        forget_replay_request(loaded.data_dir, pending["request_id"])
+        forget_replay_request(loaded.data_root, pending["request_id"])
     return requests or dg.SkipReason("no replay requested")
 
 

@@ -39,7 +39,7 @@ def warehouse(context: dg.AssetExecutionContext, settings: SettingsResource):  #
     """
     loaded = settings.load()
     names = [(a.platform, a.account_id, a.name) for a in loaded.accounts]
-    summary = build_warehouse(loaded.data_dir, names)
+    summary = build_warehouse(loaded.data_root, names, loaded.warehouse)
     for spec in SPECS:
         table = spec.key.path[-1]
         rows = summary.row_counts.get(table, 0)

@@ -179,14 +179,18 @@ def from_epoch(text: pl.Expr, unit: str) -> pl.Expr:
 def split_quarantine(
     frame: pl.DataFrame, problems: dict[str, pl.Expr], kind: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rows where any problem holds go to quarantine (first reason wins); the rest are kept."""
+    """Rows where any problem holds go to quarantine (first reason wins); the rest are kept.
+
+    Kept rows lose `page` and `pos`: only a quarantined row reads its raw record back, and
+    a million kept rows need not hold their pages' text.
+    """
     if frame.is_empty() or not problems:
-        return frame, schema.empty(schema.QUARANTINE)
+        return frame.drop("page", "pos", strict=False), schema.empty(schema.QUARANTINE)
     reason = pl.lit(None, dtype=pl.String)
     for text, condition in reversed(list(problems.items())):
         reason = pl.when(condition.fill_null(False)).then(pl.lit(text)).otherwise(reason)
     flagged = frame.with_columns(reason.alias("reason"))
-    good = flagged.filter(pl.col("reason").is_null()).drop("reason")
+    good = flagged.filter(pl.col("reason").is_null()).drop("reason", "page", "pos", strict=False)
     bad = flagged.filter(pl.col("reason").is_not_null())
     bad = bad.with_columns(raw_records(bad), pl.lit(kind).alias("kind"))
     return good, schema.conform(bad, schema.QUARANTINE)
@@ -201,11 +205,47 @@ def observed() -> pl.Expr:
     return pl.coalesce("fetched_at", "collected_at").alias("collected_at")
 
 
-def latest(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """One row per key: the one read last."""
-    return frame.sort("fetched_at", nulls_last=False, maintain_order=True).unique(
-        subset=key, keep="last", maintain_order=True
+def latest(frame: pl.DataFrame, key: list[str], where: pl.Expr | None = None) -> pl.DataFrame:
+    """One row per key: the one read last (of the rows where `where` holds, if given).
+
+    The rows are chosen on the key and read time alone and gathered once: filtering and
+    sorting the whole frame (decoded items and all) would copy it twice. A key column
+    with one value throughout (the platform, in a normalizer) tells no rows apart, and
+    hashing one column takes a fraction of the memory of hashing several.
+    """
+    rows = frame.select(*key, "fetched_at", _keep=pl.lit(True) if where is None else where)
+    rows = (
+        rows.with_row_index("_row")
+        .filter(pl.col("_keep"))
+        .sort("fetched_at", nulls_last=False, maintain_order=True)
     )
+    varying = [k for k in key if not _constant(rows[k])]
+    if len(varying) == 1:
+        rows = rows.filter(pl.col(varying[0]).is_last_distinct())
+    else:
+        rows = rows.unique(subset=varying or key, keep="last", maintain_order=True)
+    if rows.height == frame.height and rows["_row"].is_sorted():
+        return frame  # every row, in order: the usual case, and a copy saved
+    return frame[rows["_row"]]
+
+
+def last_of_each(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """The last row of each key, in frame order: `unique(keep="last", maintain_order=True)`
+    with less memory (see `latest`), and no copy when no key repeats."""
+    varying = [k for k in key if not _constant(frame[k])]
+    if len(varying) != 1:
+        return frame.unique(subset=varying or key, keep="last", maintain_order=True)
+    keep = frame[varying[0]].is_last_distinct()
+    return frame if keep.all() else frame.filter(keep)
+
+
+def _constant(column: pl.Series) -> bool:
+    """One value in every row (no NULLs); found without hashing."""
+    if column.null_count() or column.is_empty():
+        return False
+    if column.dtype.is_nested():
+        return False
+    return bool(column.min() == column.max())
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ why. Facebook reports no saves or impressions (impressions became views in 2025)
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -108,9 +107,7 @@ def _items(pulls: list[RawPull], kind: str) -> pl.DataFrame:
     """
     frames = []
     for asked in (True, False):
-        subset = [
-            replace(p, records=[r for r in p.records if _asks_shares(r) is asked]) for p in pulls
-        ]
+        subset = [p.keeping(lambda r, asked=asked: _asks_shares(r) is asked) for p in pulls]
         frames.append(
             items_frame(
                 subset, kind, ITEMS_OF[kind], POST, as_text={"shares_obj": "shares"}
@@ -246,7 +243,7 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     refreshed, bad_metrics = common.split_quarantine(
         _items(pulls, "metrics"), _metric_problems(), "metrics"
     )
-    in_window = common.latest(good_posts.filter(common.IN_WINDOW), KEY)
+    in_window = common.latest(good_posts, KEY, where=common.IN_WINDOW)
     followers, bad_profiles, profile_gaps = _followers(pulls)
     insights, bad_insights = graph_insights.wide_insights(
         pulls, (("posts", _listed_insights), ("metrics", _refreshed_insights)), INSIGHT_COLUMNS

@@ -12,7 +12,6 @@ clicks.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -153,7 +152,7 @@ def _media(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         },
         "posts",
     )
-    return common.latest(good.filter(common.IN_WINDOW), KEY), bad
+    return common.latest(good, KEY, where=common.IN_WINDOW), bad
 
 
 def _insights(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -224,7 +223,7 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
     media, bad_media = _media(pulls)
     insights, bad_insights = _insights(pulls)
     followers, bad_profiles, profile_gaps = _followers(pulls)
-    readable = [replace(p, records=[r for r in p.records if not _refused(r)]) for p in pulls]
+    readable = [p.keeping(lambda r: not _refused(r)) for p in pulls]
     unreadable = common.unreadable_pages(readable, ITEMS_OF)
     return common.PlatformFrames(
         posts=_posts(media),

@@ -9,13 +9,15 @@ struct lookups (`jfield`). No per-item Python touches a field.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 import polars as pl
 
 from social_pipeline.core import schema
-from social_pipeline.core.pulls import RawPull
+from social_pipeline.core.pulls import LandedPage, RawPull, Rereadable
 
 ItemsOf = Callable[[Any], Any]
 
@@ -40,8 +42,15 @@ PAGE_COLUMNS: dict[str, pl.DataType] = {
     "window_end": schema.UTC_TS,
     "fetched_at": pl.String(),  # parsed below, in one vectorized pass
     "source": pl.String(),
-    "page": pl.String(),  # `{"item": [...]}`: what is decoded, and quarantine's source
+    # Quarantine's source: `{"item": [...]}`, or for a streamed pull (`LandedPage`) a
+    # reference to its line in the landed file (see `raw_records`).
+    "page": pl.String(),
+    "text": pl.String(),  # `{"item": [...]}`: what is decoded; dropped once it is
 }
+
+# Pages are decoded this many characters of items at a time, so a pull of a million
+# posts is never held as text and Python objects at once (see `raw.read_pull`).
+CHUNK_CHARS = 4 * 1024 * 1024
 
 
 def items_frame(
@@ -60,7 +69,20 @@ def items_frame(
     columns {name: dotted path} holding a value as JSON text whatever its shape, for the
     few checks that are about the shape itself; keep those paths out of `item`.
     """
+    _ACCESSORS[_accessor_key(items_of)] = items_of
+    frames = [
+        _items_of_pages(pages, item, as_text or {}) for pages in _page_chunks(pulls, kind, items_of)
+    ]
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def _page_chunks(
+    pulls: Sequence[RawPull], kind: str, items_of: ItemsOf
+) -> Iterator[dict[str, list[Any]]]:
+    """The `kind` pages of `pulls` as columns (`PAGE_COLUMNS`), at most `CHUNK_CHARS` of
+    item text at a time (at least one chunk, maybe empty)."""
     pages: dict[str, list[Any]] = {name: [] for name in PAGE_COLUMNS}
+    chars = 0
     for pull in pulls:
         for record in pull.records:
             if record.get("kind") != kind or record.get("body") is None:
@@ -73,6 +95,8 @@ def items_frame(
                 found = [found]
             if not isinstance(found, list):
                 continue
+            plain = pull.plain_json or getattr(record, "plain", False)
+            text = _encode_plain({"item": found}) if plain else _ENCODER.encode({"item": found})
             pages["platform"].append(pull.platform)
             pages["account_id"].append(pull.account_id)
             pages["snapshot_date"].append(pull.partition_date)
@@ -81,17 +105,29 @@ def items_frame(
             pages["window_end"].append(pull.window_end)
             pages["fetched_at"].append(record.get("fetched_at"))
             pages["source"].append(str(pull.path))
-            pages["page"].append(_ENCODER.encode({"item": found}))
+            pages["page"].append(_reference(record, items_of))
+            pages["text"].append(text)
+            chars += len(text)
+            if chars >= CHUNK_CHARS:
+                yield pages
+                pages, chars = {name: [] for name in PAGE_COLUMNS}, 0
+    yield pages
+
+
+def _items_of_pages(
+    pages: dict[str, list[Any]], item: pl.Struct, as_text: Mapping[str, str]
+) -> pl.DataFrame:
     frame = pl.DataFrame(pages, schema=PAGE_COLUMNS)
-    as_text = as_text or {}
-    lists = {"item": _decode(frame["page"], pl.List(item))}
+    lists = {"item": _decode(frame["text"], pl.List(item))}
     if as_text:
-        lists["texts"] = _read(frame["page"], pl.List(_text_struct(as_text.values())))
+        lists["texts"] = _read(frame["text"], pl.List(_text_struct(as_text.values())))
     frame = (
         frame.with_columns(
             pl.col("fetched_at").str.to_datetime(time_zone="UTC", strict=False).cast(schema.UTC_TS),
+            pl.coalesce("page", "text").alias("page"),
             **lists,
         )
+        .drop("text")
         # Each list has one element per item of the page; an empty page would explode to
         # a NULL item, so it is left out first.
         .filter(pl.col("item").list.len() > 0)
@@ -104,9 +140,56 @@ def items_frame(
     return frame.with_columns(**texts).drop("texts")
 
 
+# A page of a streamed pull is referred to, not copied: `\x1f<accessor>\x1f<line>\x1f<file>`.
+# JSON text never starts with the unit separator.
+_REF = "\x1f"
+_ACCESSORS: dict[str, ItemsOf] = {}
+_STREAMED: weakref.WeakValueDictionary[str, Rereadable] = weakref.WeakValueDictionary()
+
+
+def _accessor_key(items_of: ItemsOf) -> str:
+    # The id tells two lambdas of one scope apart; `_ACCESSORS` keeps each alive, so an
+    # id is never reused for another function while its key is in use.
+    return f"{items_of.__module__}.{items_of.__qualname__}#{id(items_of)}"
+
+
+def _reference(record: dict[str, Any], items_of: ItemsOf) -> str | None:
+    """Where to read a streamed page's items again; None for a page held in memory."""
+    if not isinstance(record, LandedPage):
+        return None
+    source = str(record.pages.path)
+    _STREAMED[source] = record.pages
+    return f"{_REF}{_accessor_key(items_of)}{_REF}{record.line}{_REF}{source}"
+
+
+def _referenced_items(references: list[str]) -> dict[str, list[Any]]:
+    """The items of pages referred to by `_reference`, each file read once."""
+    wanted: dict[str, dict[int, list[str]]] = {}
+    for reference in references:
+        _, key, line, source = reference.split(_REF, 3)
+        wanted.setdefault(source, {}).setdefault(int(line), []).append(reference)
+    found: dict[str, list[Any]] = {}
+    for source, lines in wanted.items():
+        pages = _STREAMED[source].records_at(set(lines))
+        for line, refs in lines.items():
+            for reference in refs:
+                items = _ACCESSORS[reference.split(_REF, 3)[1]](pages[line]["body"])
+                found[reference] = [items] if isinstance(items, dict) else items
+    return found
+
+
 # Compact and without the cycle check (the items came from JSON): encoding is the largest
 # cost left in normalizing, and fewer bytes are also faster to decode.
 _ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
+
+
+def _encode_plain(page: dict[str, Any]) -> str:
+    """A page read by orjson, written back by it (see `RawPull.plain_json`): the same JSON
+    `_ENCODER` writes (only non-ASCII is left unescaped), some ten times faster."""
+    try:
+        return orjson.dumps(page).decode()
+    except TypeError:  # not from orjson after all (an int past 64 bits)
+        return _ENCODER.encode(page)
 
 
 def _decode(pages: pl.Series, items: pl.List) -> pl.Series:
@@ -205,7 +288,10 @@ def raw_records(rows: pl.DataFrame) -> pl.Series:
         "pos", number=pl.col("page").rank("dense").cast(pl.Int64) - 1, page=pl.col("page")
     )
     pages = numbered.unique("number").sort("number")["page"].to_list()
-    parsed = [json.loads(page)["item"] for page in pages]
+    referenced = _referenced_items([page for page in pages if page.startswith(_REF)])
+    parsed = [
+        referenced[page] if page.startswith(_REF) else json.loads(page)["item"] for page in pages
+    ]
     records = [
         json.dumps(parsed[number][pos], ensure_ascii=False)
         for number, pos in zip(numbered["number"], numbered["pos"], strict=True)

@@ -26,7 +26,15 @@ def with_rates(engagement: pl.DataFrame, followers: pl.DataFrame) -> pl.DataFram
         "snapshot_date", "platform", "account_id", pl.col("followers").alias("_followers")
     )
     joined = engagement.drop("interactions").with_columns(interactions.alias("interactions"))
-    joined = joined.join(per, on=["snapshot_date", "platform", "account_id"], how="left")
+    keys = ["snapshot_date", "platform", "account_id"]
+    # Only the follower column is looked up and set beside the rows: joining the whole
+    # frame would copy a million rows to add one number. A key with several follower rows
+    # (not the day's deduped followers) still goes through the full join.
+    looked_up = joined.select(keys).join(per, on=keys, how="left", maintain_order="left")
+    if looked_up.height == joined.height:
+        joined = joined.with_columns(looked_up["_followers"])
+    else:
+        joined = joined.join(per, on=keys, how="left")
     rate = lambda denominator: (  # noqa: E731
         pl.when(pl.col(denominator) > 0)
         .then(pl.col("interactions") / pl.col(denominator))

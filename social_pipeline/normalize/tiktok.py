@@ -85,7 +85,7 @@ def normalize(pulls: list[RawPull]) -> common.PlatformFrames:
         )
         good.append(kept)
         bad.append(quarantined)
-    videos = common.latest(pl.concat(good).filter(common.IN_WINDOW), ["platform", "post_id"])
+    videos = common.latest(pl.concat(good), ["platform", "post_id"], where=common.IN_WINDOW)
     followers, profile_bad = _followers(pulls)
     bad.append(profile_bad)
     return common.PlatformFrames(

@@ -159,7 +159,7 @@ def _videos(pulls: list[RawPull]) -> tuple[pl.DataFrame, pl.DataFrame]:
         common.observed(),
         **METRICS.ints(),
     )
-    return good.drop("item", "page"), bad
+    return good.drop("item"), bad
 
 
 def _posts(pulls: list[RawPull], videos: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from social_pipeline.clients.base import RawPage
@@ -86,7 +85,7 @@ def collect_platform(
     # One coordinator for all workers: a limit one of them meets holds for all of them,
     # and limits an earlier run saw exhausted hold from the first request.
     limits = RateLimitCoordinator(platform)
-    seeded = limits.seed(raw.recent_rate_limits(settings.data_dir, platform))
+    seeded = limits.seed(raw.recent_rate_limits(settings.data_root, platform))
     for block in seeded:
         log.info(
             "%s: %s-scoped rate limit of an earlier run holds until %s",
@@ -105,7 +104,7 @@ def collect_platform(
         return local.session
 
     # Attempts count across runs, so retries and dead letters know how often a day failed.
-    earlier = Counter(j["account_id"] for j in raw.read_jobs(settings.data_dir, platform, day))
+    earlier = Counter(j["account_id"] for j in raw.read_jobs(settings.data_root, platform, day))
 
     # One provider for all workers: it refreshes each account at most once at a time.
     provider = credentials or CredentialProvider(settings)
@@ -135,7 +134,7 @@ def collect_platform(
                     f"{platform}: {done}/{len(accounts)} accounts done, "
                     f"{pull.ok} collected, {len(pull.failed)} failed"
                 )
-    _merge_rate_limits(settings.data_dir, platform, day, [w.to_record() for w in limits.windows()])
+    _merge_rate_limits(settings.data_root, platform, day, [w.to_record() for w in limits.windows()])
     for s in sessions:
         s.close()
     pull.rate_limit_waits = dict(limits.waits)
@@ -203,8 +202,8 @@ def collect_account(
         "run_id": run_id,
     }
     if pages:
-        _land(settings.data_dir, account, window, job, pages, session.redactor, plan)
-    raw.write_job(settings.data_dir, account.platform, window.day, job)
+        _land(settings.data_root, account, window, job, pages, session.redactor, plan)
+    raw.write_job(settings.data_root, account.platform, window.day, job)
     if error is not None:
         log.warning("%s", job["error"])
     return job
@@ -230,7 +229,7 @@ def _pull(
 
 
 def _land(
-    data_dir: Path,
+    data: str,
     account: Account,
     window: CollectionWindow,
     job: dict[str, Any],
@@ -256,22 +255,20 @@ def _land(
     if plan is not None:
         header["listed_from"] = plan.listing(window).start.isoformat()
     records = [redactor.data(p.to_record()) for p in pages]
-    folder = raw.partition_dir(data_dir, account.platform, window.day)
-    if job["status"] != "success" and raw.pull_is_complete(folder, account.account_id):
-        folder = folder / "_partial"
-    raw.write_pull(raw.pull_path(folder, account.account_id), header, records)
+    partial = job["status"] != "success" and raw.pull_is_complete(
+        data, account.platform, window.day, account.account_id
+    )
+    raw.land_pull(data, account.platform, window.day, account.account_id, header, records, partial)
 
 
-def _merge_rate_limits(
-    data_dir: Path, platform: str, day: date, windows: list[dict[str, Any]]
-) -> None:
+def _merge_rate_limits(data: str, platform: str, day: date, windows: list[dict[str, Any]]) -> None:
     """The day's file keeps the latest window per endpoint, scope and account."""
-    latest = {raw.rate_limit_key(w): w for w in raw.read_rate_limits(data_dir, platform, day)}
+    latest = {raw.rate_limit_key(w): w for w in raw.read_rate_limits(data, platform, day)}
     for w in windows:
         key = raw.rate_limit_key(w)
         if key not in latest or w["observed_at"] >= latest[key]["observed_at"]:
             latest[key] = w
-    raw.write_rate_limits(data_dir, platform, day, sorted(latest.values(), key=raw.rate_limit_key))
+    raw.write_rate_limits(data, platform, day, sorted(latest.values(), key=raw.rate_limit_key))
 
 
 def _error_class(error: Exception | None) -> str | None:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from social_pipeline.clients.oauth import OAuthClient, TokenGrant, login_command
 from social_pipeline.clients.redaction import Redactor
@@ -307,8 +308,10 @@ def credential_health(
     settings: Settings, accounts: list[Account], now: datetime
 ) -> list[CredentialHealth]:
     """What is known of each account's credential from the store, without calling anyone."""
-    # A store is opened only if one exists: a status check creates no folders.
-    store = CredentialStore(settings.credentials_dir) if settings.credentials_dir.exists() else None
+    # A local store is opened only if one exists: a status check creates no folders.
+    where = settings.credentials_dir
+    exists = not isinstance(where, Path) or where.exists()
+    store = CredentialStore(where) if exists else None
     return [_health(settings, account, store, now) for account in accounts]
 
 

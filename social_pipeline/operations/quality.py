@@ -40,7 +40,7 @@ def follower_drops(
 
 def uncollected_accounts(settings: Settings, platform: str, day: date) -> list[str]:
     """Accounts of the platform whose latest attempt for `day` is missing or failed."""
-    latest = latest_jobs(settings.data_dir, platform, day)
+    latest = latest_jobs(settings.data_root, platform, day)
     return [
         a.account_id
         for a in settings.accounts_for(platform)

@@ -31,7 +31,7 @@ def plan_refresh(
     tier = settings.refresh_tiers.get(platform)
     if tier is None or not accounts:
         return {}
-    data_dir = settings.data_dir
+    data_dir = settings.data_root
     window = CollectionWindow(day, settings.window_days)
     wanted = [a.account_id for a in accounts]
     days = [d for d in lake.partition_days(data_dir, "posts") if window.start.date() <= d < day]

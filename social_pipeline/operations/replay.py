@@ -41,7 +41,7 @@ def plan_replay(
     """
     known = {(a.platform, a.account_id) for a in settings.accounts}
     groups: dict[tuple[str, date], list[str]] = {}
-    for letter in open_dead_letters(settings.data_dir):
+    for letter in open_dead_letters(settings.data_root):
         if platform is not None and letter["platform"] != platform:
             continue
         if account_id is not None and letter["account_id"] != account_id:

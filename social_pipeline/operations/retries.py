@@ -80,7 +80,7 @@ def plan_recovery(
     for day in days:
         for platform in platforms:
             due: dict[int, list[str]] = {}
-            states = account_days(read_jobs(settings.data_dir, platform, day))
+            states = account_days(read_jobs(settings.data_root, platform, day))
             for account_id, state in sorted(states.items()):
                 job = state.latest
                 if job["status"] == "success" or (platform, account_id) not in current:

@@ -28,13 +28,13 @@ STATUS_COLUMNS = (
 
 
 def jobs_of_run(
-    data_dir: Path, day: date, run_id: str, platforms: Iterable[str] = PLATFORMS
+    data: Path | str, day: date, run_id: str, platforms: Iterable[str] = PLATFORMS
 ) -> list[dict[str, Any]]:
     """The job records one run wrote for a day (one per account it tried), platform order."""
     return [
         job
         for platform in platforms
-        for job in sorted(read_jobs(data_dir, platform, day), key=lambda j: j["account_id"])
+        for job in sorted(read_jobs(data, platform, day), key=lambda j: j["account_id"])
         if job.get("run_id") == run_id
     ]
 

@@ -13,7 +13,7 @@ from social_pipeline.core import schema
 from social_pipeline.core.platforms import PLATFORMS
 from social_pipeline.core.pulls import RawPull
 from social_pipeline.normalize.carried import carried_forward
-from social_pipeline.normalize.common import PlatformFrames, noted_gaps
+from social_pipeline.normalize.common import PlatformFrames, last_of_each, noted_gaps
 from social_pipeline.normalize.gaps import vanished_posts
 from social_pipeline.normalize.rates import with_rates
 from social_pipeline.operations.registry import platform_code
@@ -30,7 +30,9 @@ class DayFrames:
     gaps: pl.DataFrame
 
 
-def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORMS) -> DayFrames:
+def normalize_day(
+    data_dir: raw.DataRoot, day: date, platforms: Sequence[str] = PLATFORMS
+) -> DayFrames:
     """Read every platform's landed pulls of `day` and return one schema for all six.
 
     Gaps are what the platforms did not give: what the clients noted and the normalizers
@@ -39,22 +41,24 @@ def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORM
 
     Pages are read a batch of accounts at a time (`raw.pull_batches`) and only each
     batch's frames are kept, a small fraction of the pages as Python objects: memory
-    follows the batch, not the number of accounts. Every step across accounts (dedupe,
-    rates, vanished and carried posts) runs once on the day's frames.
+    follows the batch, not the number of accounts (and a pull too large for that is
+    streamed from its file, see `raw.read_pull`). Dedupe runs once per platform, the
+    other steps across accounts (rates, vanished and carried posts) once on the day's
+    frames.
     """
     parts, noted, pulls = [], [], []
-    for platform in platforms:
-        for paths in raw.pull_batches(data_dir, platform, day):
-            frames, notes, headers = _normalize_batch(platform, paths)
-            parts.append(frames)
-            noted.append(notes)
-            pulls.extend(headers)
+    with raw.local_day(data_dir, day, platforms) as landed:
+        for platform in platforms:
+            batches = []
+            for paths in raw.pull_batches(landed, platform, day):
+                frames, notes, headers = _normalize_batch(platform, paths)
+                batches.append(frames)
+                noted.append(notes)
+                pulls.extend(headers)
+            parts.append(_platform_frames(batches))
     followers = _concat([f.followers for f in parts], schema.FOLLOWERS)
-    followers = followers.unique(["platform", "account_id"], keep="last", maintain_order=True)
     posts = _concat([f.posts for f in parts], schema.POSTS)
-    posts = posts.unique(["platform", "post_id"], keep="last", maintain_order=True)
     engagement = _concat([f.engagement for f in parts], schema.ENGAGEMENT)
-    engagement = engagement.unique(["platform", "post_id"], keep="last", maintain_order=True)
     quarantine = _concat([f.quarantine for f in parts], schema.QUARANTINE)
     # Only days that can hold a post of today's windows: none before the earliest start.
     since = min((p.window_start.date() for p in pulls), default=day)
@@ -75,8 +79,8 @@ def normalize_day(data_dir: Path, day: date, platforms: Sequence[str] = PLATFORM
         gone = gaps.filter(pl.col("kind") == "post_unavailable")
         carried = carried_forward(pulls, engagement, earlier, earlier_engagement, gone)
     return DayFrames(
-        posts=posts.sort("platform", "account_id", "created_at", "post_id"),
-        engagement=pl.concat([engagement, carried]).sort("platform", "account_id", "post_id"),
+        posts=_sorted(posts, "platform", "account_id", "created_at", "post_id"),
+        engagement=_sorted(pl.concat([engagement, carried]), "platform", "account_id", "post_id"),
         followers=followers.sort("platform", "account_id"),
         quarantine=quarantine,
         gaps=gaps.sort("platform", "account_id", "kind", "post_id", "field", nulls_last=True),
@@ -91,6 +95,32 @@ def _normalize_batch(
     pulls = [raw.read_pull(path, platform) for path in paths]
     frames = platform_code(platform).normalize(pulls)
     return frames, noted_gaps(pulls), [replace(pull, records=[]) for pull in pulls]
+
+
+def _platform_frames(batches: list[PlatformFrames]) -> PlatformFrames:
+    """A platform's batches as one, each post and account once (its last row): keys never
+    repeat across platforms, so this is the day's dedupe done a platform at a time, on
+    keys that need hash only their ids."""
+    return PlatformFrames(
+        posts=last_of_each(
+            _concat([f.posts for f in batches], schema.POSTS), ["platform", "post_id"]
+        ),
+        engagement=last_of_each(
+            _concat([f.engagement for f in batches], schema.ENGAGEMENT), ["platform", "post_id"]
+        ),
+        followers=last_of_each(
+            _concat([f.followers for f in batches], schema.FOLLOWERS), ["platform", "account_id"]
+        ),
+        quarantine=_concat([f.quarantine for f in batches], schema.QUARANTINE),
+        gaps=_concat([f.gaps for f in batches], schema.GAPS),
+    )
+
+
+def _sorted(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """`frame` sorted by `columns` (unique per row here), not copied when it already is:
+    a big account's posts usually come sorted, and a million rows copied cost memory."""
+    order = frame.select(pl.arg_sort_by(columns, maintain_order=True)).to_series()
+    return frame if order.is_sorted() else frame[order]
 
 
 def _concat(frames: list[pl.DataFrame], table: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -109,7 +139,7 @@ class StoredDay:
     rate_limit_windows: int
 
 
-def store_day(data_dir: Path, day: date) -> StoredDay:
+def store_day(data_dir: raw.DataRoot, day: date) -> StoredDay:
     """Normalize every platform's raw pulls of `day` and replace the day in the lake.
 
     Raw files are the input, so this can be re-run any number of times (after a

@@ -1,16 +1,25 @@
-"""The Parquet lake: the system of record, one file per table and collection day.
+"""The Parquet lake: the system of record, one object per table and collection day.
 
     <data>/lake/<table>/date=<D>/part-0.parquet      zstd, the table's declared schema
 
-A partition is written to a temporary name in its own folder and renamed over
-`part-0.parquet`, so a reader (DuckDB, polars, Spark) sees the previous day whole or the
+`<data>` is a folder or an s3:// prefix (`objects.store_at`). A partition is written
+whole: to a temporary name renamed over `part-0.parquet` in a folder, in one PUT in
+object storage. So a reader (DuckDB, polars, Spark) sees the previous day whole or the
 new day whole, never half of either. Re-running a day replaces that day, and only that
 day; a day that now has no rows is written as an empty file with the schema, so stale
 rows cannot survive a re-run.
+
+Why one object per partition is enough for several writers (issue 12): every write
+replaces one whole object, and the writer of a day is the run of that day. Two runs of
+different days (a backfill beside the daily run) write different objects, so neither can
+lose the other's commit. Two runs of the same day each write that day whole, from the
+same raw pages, and the last one wins, as a re-run does. Nothing reads-modifies-writes a
+shared object, which is what a table format's commit protocol is for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import date
 from pathlib import Path
@@ -18,10 +27,13 @@ from pathlib import Path
 import polars as pl
 
 from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, GAPS, POSTS, QUARANTINE
-from social_pipeline.storage.files import atomic_write_bytes
 from social_pipeline.storage.lake_records import COLLECTION_JOBS, RATE_LIMITS
+from social_pipeline.storage.objects import ObjectStore, store_at
 
 PART_NAME = "part-0.parquet"
+
+# A data root: a folder, an s3:// URL, or a store made from either.
+DataRoot = Path | str | ObjectStore
 
 # Table name -> declared schema. Column order here is the order in every file.
 LAKE_TABLES: dict[str, dict[str, pl.DataType]] = {
@@ -60,12 +72,17 @@ def table_dir(data_dir: Path, table: str) -> Path:
     return data_dir / "lake" / table
 
 
+def partition_key(table: str, day: date) -> str:
+    table_schema(table)  # refuse names that are not lake tables (they become keys)
+    return f"lake/{table}/date={day.isoformat()}/{PART_NAME}"
+
+
 def partition_path(data_dir: Path, table: str, day: date) -> Path:
-    return table_dir(data_dir, table) / f"date={day.isoformat()}" / PART_NAME
+    return data_dir / partition_key(table, day)
 
 
 def lake_glob(data_dir: Path, table: str) -> str:
-    """Every partition file of `table`, as a glob DuckDB's read_parquet understands."""
+    """Every partition file of a local `table`, as a glob DuckDB's read_parquet understands."""
     return str(table_dir(data_dir, table) / "date=*" / "*.parquet")
 
 
@@ -91,47 +108,53 @@ def _checked(table: str, day: date, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def write_partition(data_dir: Path, table: str, day: date, frame: pl.DataFrame) -> Path:
-    """Replace the whole `day` of `table` with `frame` (empty frames clear the day)."""
+def write_partition(data: DataRoot, table: str, day: date, frame: pl.DataFrame) -> Path | str:
+    """Replace the whole `day` of `table` with `frame` (empty frames clear the day).
+
+    Returns where it went: the file in a folder, the s3:// URL in object storage.
+    """
     frame = _checked(table, day, frame)
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True)
-    path = partition_path(data_dir, table, day)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    store = store_at(data)
+    key = partition_key(table, day)
+    store.put(key, buffer.getvalue())
+    return store.local_root / key if store.local_root else store.describe(key)
 
 
-def partition_days(data_dir: Path, table: str) -> list[date]:
-    """The days of `table` that have a partition file, oldest first."""
-    root = table_dir(data_dir, table)
-    if not root.is_dir():
-        return []
+def partition_days(data: DataRoot, table: str) -> list[date]:
+    """The days of `table` that have a partition, oldest first."""
+    prefix = f"lake/{table_schema(table) and table}/"
     days = []
-    for folder in root.glob("date=*"):
-        if (folder / PART_NAME).is_file():
-            try:
-                days.append(date.fromisoformat(folder.name.removeprefix("date=")))
-            except ValueError:
-                continue  # not ours; the glob of the warehouse ignores it too
+    for info in store_at(data).list(prefix):
+        folder, _, name = info.key.removeprefix(prefix).partition("/")
+        if name != PART_NAME or not folder.startswith("date="):
+            continue
+        try:
+            days.append(date.fromisoformat(folder.removeprefix("date=")))
+        except ValueError:
+            continue  # not ours; the warehouse ignores it too
     return sorted(days)
 
 
-def read_table(data_dir: Path, table: str, days: list[date] | None = None) -> pl.DataFrame:
+def read_table(data: DataRoot, table: str, days: list[date] | None = None) -> pl.DataFrame:
     """`table` from the lake in its declared schema, all days or only `days` (missing days are skipped)."""
     schema = table_schema(table)
-    wanted = partition_days(data_dir, table)
+    wanted = partition_days(data, table)
     if days is not None:
         asked = set(days)
         wanted = [d for d in wanted if d in asked]
-    paths = [partition_path(data_dir, table, d) for d in wanted]
-    if not paths:
+    if not wanted:
         return pl.DataFrame(schema=schema)
-    # The declared schema, not the first file's, so a column added later reads as NULL
-    # in older days instead of being dropped.
-    return pl.scan_parquet(
-        paths,
-        schema=schema,
-        hive_partitioning=False,  # the day is a column already; don't add `date`
-        missing_columns="insert",
-        extra_columns="ignore",
-    ).collect()
+    store = store_at(data)
+    with contextlib.ExitStack() as stack:
+        paths = [stack.enter_context(store.local_copy(partition_key(table, d))) for d in wanted]
+        # The declared schema, not the first file's, so a column added later reads as
+        # NULL in older days instead of being dropped.
+        return pl.scan_parquet(
+            paths,
+            schema=schema,
+            hive_partitioning=False,  # the day is a column already; don't add `date`
+            missing_columns="insert",
+            extra_columns="ignore",
+        ).collect()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import shutil
@@ -107,6 +108,34 @@ class ObjectStore(ABC):
     def describe(self, key: str = "") -> str:
         """The object's name for people and errors: a local path or an s3:// URL."""
 
+    @abstractmethod
+    def staging(self, key: str) -> Path:
+        """A fresh local file name to write the object's bytes to before `upload`: beside
+        the object in a folder (so the upload is a rename), in the temp folder otherwise."""
+
+    @abstractmethod
+    def upload(self, key: str, source: Path) -> str:
+        """Make the file at `source` the object, atomically, and remove `source`. For
+        objects too large to hold in memory (a landed pull); returns the new version."""
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """The object as a local file for the time of the block: the file itself in a
+        folder, a downloaded temporary copy from object storage."""
+        if self.local_root is not None:
+            path = self.local_root / check_key(key)
+            if not path.is_file():
+                raise ObjectNotFound(str(path))
+            yield path
+            return
+        fd, name = tempfile.mkstemp(prefix="social-pipeline-", suffix="-" + key.rsplit("/", 1)[-1])
+        os.close(fd)
+        try:
+            self.download(key, Path(name))
+            yield Path(name)
+        finally:
+            Path(name).unlink(missing_ok=True)
+
     def get(self, key: str) -> bytes | None:
         found = self.get_versioned(key)
         return None if found is None else found[0]
@@ -128,9 +157,21 @@ def store_at(location: str | Path | ObjectStore) -> ObjectStore:
             )
         return LocalObjectStore(location)
     if location.startswith("s3://"):
-        bucket, _, prefix = location[len("s3://") :].partition("/")
-        return S3ObjectStore(bucket, prefix)
+        return _s3_store(location.rstrip("/"), *_s3_environment())
     return LocalObjectStore(Path(location))
+
+
+def _s3_environment() -> tuple[str, ...]:
+    names = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_REGION")
+    return tuple(os.environ.get(n, "") for n in names)
+
+
+@functools.lru_cache(maxsize=16)
+def _s3_store(location: str, *environment: str) -> S3ObjectStore:
+    """One store (and boto3 client, which is thread-safe) per URL and AWS environment:
+    every storage call names its root, and a new client costs a session each time."""
+    bucket, _, prefix = location[len("s3://") :].partition("/")
+    return S3ObjectStore(bucket, prefix)
 
 
 def check_key(key: str, *, prefix: bool = False) -> str:
@@ -253,6 +294,29 @@ class LocalObjectStore(ObjectStore):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def staging(self, key: str) -> Path:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        return Path(tmp)
+
+    def upload(self, key: str, source: Path) -> str:
+        path = self.path(key)
+        try:
+            with open(source, "rb+") as handle:
+                os.fsync(handle.fileno())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, path)  # a rename when staged beside it, as `staging` does
+        except OSError as exc:
+            Path(source).unlink(missing_ok=True)
+            raise OSError(
+                exc.errno,
+                f"cannot write {path}: {exc.strerror or exc}; the previous version is kept",
+            ) from exc
+        fsync_dir(path.parent)
+        return _version_of(path.stat())
 
     # -- conditional writes -------------------------------------------------------------
 
@@ -476,6 +540,23 @@ class S3ObjectStore(ObjectStore):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def staging(self, key: str) -> Path:
+        fd, tmp = tempfile.mkstemp(prefix="social-pipeline-", suffix=".upload")
+        os.close(fd)
+        return Path(tmp)
+
+    def upload(self, key: str, source: Path) -> str:
+        # upload_file sends large files in parts; the object appears whole when the
+        # last part completes, or not at all.
+        try:
+            self._client.upload_file(str(source), self.bucket, self._key(key))
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._error("write", key, exc) from None
+        finally:
+            Path(source).unlink(missing_ok=True)
+        return head["ETag"]
 
     def _error(self, action: str, key: str, exc: Exception) -> Exception:
         """An error naming the object and what the server said, with every secret removed."""

@@ -38,6 +38,7 @@ import polars as pl
 from social_pipeline.storage import lake
 from social_pipeline.storage.dead_letters import all_dead_letters
 from social_pipeline.storage.files import fsync_dir
+from social_pipeline.storage.objects import ObjectStore, store_at
 from social_pipeline.storage.warehouse_docs import column_description
 from social_pipeline.storage.warehouse_files import (
     BuildState,
@@ -63,7 +64,6 @@ from social_pipeline.storage.warehouse_sql import (
 )
 
 WAREHOUSE_FILE = "warehouse.duckdb"
-LOCK_FILE = "warehouse.lock"
 
 
 # (platform, account_id, name): an account as the accounts file names it.
@@ -87,14 +87,16 @@ class WarehouseSummary:
     columns: dict[str, list[WarehouseColumn]] = field(default_factory=dict)
 
 
-def warehouse_path(data_dir: Path) -> Path:
-    return data_dir / WAREHOUSE_FILE
+def warehouse_path(where: Path) -> Path:
+    """The DuckDB file: `where` when it names one (SOCIAL_PIPELINE_WAREHOUSE), else the
+    `warehouse.duckdb` of the data folder `where`."""
+    return where if where.suffix == ".duckdb" else where / WAREHOUSE_FILE
 
 
 @contextmanager
-def _builder_lock(data_dir: Path) -> Iterator[None]:
-    """Hold `warehouse.lock` exclusively; the kernel releases it if the process dies."""
-    with open(data_dir / LOCK_FILE, "a+b") as handle:
+def _builder_lock(target: Path) -> Iterator[None]:
+    """Hold `<warehouse>.lock` exclusively; the kernel releases it if the process dies."""
+    with open(target.with_suffix(".lock"), "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -102,9 +104,9 @@ def _builder_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _sweep_leftovers(data_dir: Path) -> None:
+def _sweep_leftovers(target: Path) -> None:
     """Remove half-built files of crashed builders (only called under the lock)."""
-    for leftover in data_dir.glob(f"{WAREHOUSE_FILE}.building-*"):
+    for leftover in target.parent.glob(f"{target.name}.building-*"):
         if leftover.is_dir():  # DuckDB's spill folder, `<db>.tmp`
             shutil.rmtree(leftover, ignore_errors=True)
         else:
@@ -130,7 +132,7 @@ def _sources(
 
 def _fill(
     con: duckdb.DuckDBPyConnection,
-    data_dir: Path,
+    data: ObjectStore,
     sources: dict[str, str],
     built_at: datetime,
     accounts: Iterable[ConfiguredAccount],
@@ -150,11 +152,11 @@ def _fill(
         con.execute(f"COMMENT ON {kind} {ident(spec.name)} IS {literal(spec.comment)}")
     for spec in TABLES:
         counts[spec.name] = con.sql(f"SELECT count(*) FROM {ident(spec.name)}").fetchall()[0][0]
-    counts["dead_letters"] = _fill_dead_letters(con, data_dir)
+    counts["dead_letters"] = _fill_dead_letters(con, data)
     for name, comment, select in VIEWS:
         con.execute(f"CREATE VIEW {ident(name)} AS {select}")
         con.execute(f"COMMENT ON VIEW {ident(name)} IS {literal(comment)}")
-    con.execute(INFO_SQL, [built_at, str(data_dir.resolve() / "lake"), duckdb.__version__])
+    con.execute(INFO_SQL, [built_at, data.describe("lake"), duckdb.__version__])
     con.execute(
         "COMMENT ON TABLE _warehouse_info IS 'When and from which lake this file was built.'"
     )
@@ -195,7 +197,7 @@ CREATE TABLE dead_letters (
 )"""
 
 
-def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data: ObjectStore) -> int:
     """Dead letters live as small JSON files the retry sensor writes, not in the lake."""
     con.execute(DEAD_LETTERS_SQL)
     con.execute(
@@ -214,30 +216,41 @@ def _fill_dead_letters(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
             d.get("reset_at"),
             d["status"],
         )
-        for d in all_dead_letters(data_dir)
+        for d in all_dead_letters(data)
     ]
     if rows:
         con.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return len(rows)
 
 
-def build_warehouse(data_dir: Path, accounts: Iterable[ConfiguredAccount] = ()) -> WarehouseSummary:
-    """Build `<data>/warehouse.duckdb` from the lake; returns row counts and columns.
+def build_warehouse(
+    data: Path | str | ObjectStore,
+    accounts: Iterable[ConfiguredAccount] = (),
+    warehouse: Path | None = None,
+) -> WarehouseSummary:
+    """Build the warehouse from the lake under `data`; returns row counts and columns.
 
-    `accounts` are (platform, account_id, name) of the accounts file, for the `accounts`
-    table's `account_name`; the caller reads them from its settings, so storage never does.
+    `data` is the data root (a folder, an s3:// URL or a store); the DuckDB file is
+    `warehouse`, by default `<data>/warehouse.duckdb` for a folder. `accounts` are
+    (platform, account_id, name) of the accounts file, for the `accounts` table's
+    `account_name`; the caller reads them from its settings, so storage never does.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    target = warehouse_path(data_dir)
+    store = store_at(data)
+    if warehouse is None:
+        if store.local_root is None:
+            raise ValueError(f"the lake is in {store.location}: name a local warehouse file")
+        warehouse = store.local_root
+    target = warehouse_path(Path(warehouse)).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
     folder = files_dir(target)
-    with _builder_lock(data_dir):
+    with _builder_lock(target):
         started = time.monotonic()
         built_at = datetime.now(UTC)
-        _sweep_leftovers(data_dir)
-        building = data_dir / f"{WAREHOUSE_FILE}.building-{os.getpid()}"
+        _sweep_leftovers(target)
+        building = target.with_name(f"{target.name}.building-{os.getpid()}")
         try:
             previous = load_state(folder)
-            snapshot = snapshot_lake(data_dir, folder, previous)
+            snapshot = snapshot_lake(store, folder, previous)
             build_id = f"{built_at:%Y%m%dT%H%M%S%f}-{os.getpid()}"
             latest = LatestUpdate(
                 folder,
@@ -251,7 +264,7 @@ def build_warehouse(data_dir: Path, accounts: Iterable[ConfiguredAccount] = ()) 
             sources = _sources(folder, snapshot, history, latest)
             con = duckdb.connect(str(building))
             try:
-                counts = _fill(con, data_dir, sources, built_at, accounts)
+                counts = _fill(con, store, sources, built_at, accounts)
                 columns = _columns(con)
             finally:
                 con.close()
@@ -259,17 +272,17 @@ def build_warehouse(data_dir: Path, accounts: Iterable[ConfiguredAccount] = ()) 
             # onto the new file; it belongs to the old one, which is being replaced.
             Path(f"{target}.wal").unlink(missing_ok=True)
             os.replace(building, target)
-            fsync_dir(data_dir)
+            fsync_dir(target.parent)
             state = BuildState(snapshot, latest, history, previous.retired if previous else {})
             sweep(folder, state, previous)
             save_state(folder, state)
         finally:
-            _sweep_leftovers(data_dir)
+            _sweep_leftovers(target)
     seconds = round(time.monotonic() - started, 3)
     return WarehouseSummary(target, built_at, seconds, counts, columns)
 
 
-def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def connect_readonly(where: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the current warehouse file; it never blocks a build.
 
     `duckdb.connect(path)` hands out the database a process already has open for that
@@ -277,7 +290,7 @@ def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:
     old build. A fresh in-memory database that ATTACHes the file always opens what is at
     the path now.
     """
-    path = warehouse_path(data_dir)
+    path = warehouse_path(where)
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: materialize the warehouse assets first")
     con = duckdb.connect(":memory:")
@@ -290,11 +303,9 @@ def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def query(
-    data_dir: Path, sql: str, params: dict[str, Any] | list[Any] | None = None
-) -> pl.DataFrame:
+def query(where: Path, sql: str, params: dict[str, Any] | list[Any] | None = None) -> pl.DataFrame:
     """Run one read-only query (optionally with `$name` or `?` parameters) as polars."""
-    con = connect_readonly(data_dir)
+    con = connect_readonly(where)
     try:
         return con.sql(sql, params=params).pl()
     finally:

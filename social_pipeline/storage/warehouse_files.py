@@ -17,11 +17,12 @@ build that referenced them was replaced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 
 from social_pipeline.storage import lake
 from social_pipeline.storage.files import atomic_write_bytes
+from social_pipeline.storage.objects import ObjectStore
 
 STATE_FILE = "state.json"
 # Bump when the meaning of the files or the state changes: the next build starts afresh.
@@ -144,56 +146,50 @@ def _deduplicated(path: Path, key: list[str]) -> pl.DataFrame | None:
     return latest.sort("_row").drop("_row")
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+_PARTITION = re.compile(r"date=(\d{4}-\d{2}-\d{2})/" + re.escape(lake.PART_NAME))
+
+
+def _materialize(data: ObjectStore, key: str, target: Path) -> None:
+    """Put the object's current bytes at `target`: a hard link to a local lake file (a
+    copy where links are impossible), a download from object storage."""
+    if data.local_root is None:
+        data.download(key, target)
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
     try:
-        os.link(source, temporary)
+        os.link(data.local_root / key, temporary)
     except OSError:  # another file system, or links not allowed: a copy is as good
-        shutil.copyfile(source, temporary)
+        shutil.copyfile(data.local_root / key, temporary)
     os.replace(temporary, target)
 
 
-def _partitions(data_dir: Path, table: str) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """(ISO day, path, stat) of each partition file of `table`: one scandir and one stat
-    per day (this runs on every build, over every day of history)."""
-    root = lake.table_dir(data_dir, table)
-    try:
-        entries = list(os.scandir(root))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if not entry.name.startswith("date="):
-            continue
-        day = entry.name.removeprefix("date=")
-        try:
-            date.fromisoformat(day)
-            path = root / entry.name / lake.PART_NAME
-            yield day, path, path.stat()
-        except (ValueError, FileNotFoundError, NotADirectoryError):
-            continue  # not a partition of ours, or removed since listed
+def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) -> LakeSnapshot:
+    """Every lake partition as of now, each brought into `folder` under its version.
 
-
-def snapshot_lake(data_dir: Path, folder: Path, previous: BuildState | None) -> LakeSnapshot:
-    """Every lake partition as of now, each linked into `folder` under its version.
-
-    Costs one stat per partition, and a link and a footer read per partition that changed.
+    Costs a listing of the lake, and a link or download and a footer read per partition
+    that changed since the previous build.
     """
     known = previous.lake if previous else {}
     snapshot: LakeSnapshot = {}
     for table in lake.LAKE_TABLES:
         days: dict[str, SnapshotFile] = {}
         seen_before = known.get(table, {})
-        for day, source, stat in sorted(_partitions(data_dir, table)):
-            # A re-written partition is a new file renamed into place: a new inode and mtime.
-            version = f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        prefix = f"lake/{table}/"
+        for info in data.list(prefix):
+            match = _PARTITION.fullmatch(info.key.removeprefix(prefix))
+            if match is None:
+                continue  # not a partition of ours
+            day = match.group(1)
             seen = seen_before.get(day)
-            if seen is not None and seen.version == version:
+            if seen is not None and seen.version == info.version:
                 days[day] = seen
                 continue
-            name = f"lake/{table}/date={day}/{version}.parquet"
-            _link_or_copy(source, folder / name)
+            # Versions are inode tokens or quoted ETags: a digest makes them file names.
+            token = hashlib.sha256(info.version.encode()).hexdigest()[:20]
+            name = f"lake/{table}/date={day}/{token}.parquet"
+            _materialize(data, info.key, folder / name)
             if table in UNIQUE_PER_DAY:
                 unique = _deduplicated(folder / name, UNIQUE_PER_DAY[table])
                 if unique is not None:
@@ -201,7 +197,7 @@ def snapshot_lake(data_dir: Path, folder: Path, previous: BuildState | None) -> 
                     unique.write_parquet(temporary, compression="zstd", statistics=True)
                     os.replace(temporary, folder / name)
             columns = tuple(pq.read_schema(folder / name).names)
-            days[day] = SnapshotFile(version, name, columns)
+            days[day] = SnapshotFile(info.version, name, columns)
         snapshot[table] = days
     return snapshot
 
