@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -63,8 +63,7 @@ def normalize_day(
     # Only days that can hold a post of today's windows: none before the earliest start.
     since = min((p.window_start.date() for p in pulls), default=day)
     earlier_days = [d for d in lake.partition_days(data_dir, "posts") if since <= d < day]
-    earlier = lake.read_table(data_dir, "posts", earlier_days)
-    earlier = earlier.filter(pl.col("platform").is_in(list(platforms)))
+    earlier = lake.read_table(data_dir, "posts", earlier_days, _seen_posts(platforms))
     gaps = _concat(
         [f.gaps for f in parts] + noted + [vanished_posts(pulls, posts, earlier, quarantine)],
         schema.GAPS,
@@ -75,7 +74,10 @@ def normalize_day(
     # Older posts a tiered pull did not read keep their last row (and its rates).
     carried = schema.empty(schema.ENGAGEMENT)
     if any(p.tiered for p in pulls):
-        earlier_engagement = lake.read_table(data_dir, "engagement_snapshots", earlier_days)
+        tiered = sorted({p.platform for p in pulls if p.tiered})
+        earlier_engagement = lake.read_table(
+            data_dir, "engagement_snapshots", earlier_days, _of_platforms(tiered)
+        )
         gone = gaps.filter(pl.col("kind") == "post_unavailable")
         carried = carried_forward(pulls, engagement, earlier, earlier_engagement, gone)
     return DayFrames(
@@ -85,6 +87,38 @@ def normalize_day(
         quarantine=quarantine,
         gaps=gaps.sort("platform", "account_id", "kind", "post_id", "field", nulls_last=True),
     )
+
+
+def _seen_posts(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """Earlier days' posts as vanished and carried posts need them: one row per post,
+    its latest day and creation time, no text. A month of an agency's posts, read whole,
+    would not fit the memory a day is allowed."""
+
+    def query(posts: pl.LazyFrame) -> pl.LazyFrame:
+        seen = (
+            posts.filter(pl.col("platform").is_in(list(platforms)))
+            .select("platform", "account_id", "post_id", "created_at", "snapshot_date")
+            .group_by("platform", "account_id", "post_id")
+            .agg(
+                pl.col("created_at").sort_by("snapshot_date").last(),
+                pl.col("snapshot_date").max(),
+            )
+        )
+        return seen.select(
+            [
+                pl.col(c) if c in KEPT else pl.lit(None, dtype).alias(c)
+                for c, dtype in schema.POSTS.items()
+            ]
+        )
+
+    return query
+
+
+KEPT = ("platform", "account_id", "post_id", "created_at", "snapshot_date")
+
+
+def _of_platforms(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    return lambda rows: rows.filter(pl.col("platform").is_in(list(platforms)))
 
 
 def _normalize_batch(

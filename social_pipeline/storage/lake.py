@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -137,24 +138,34 @@ def partition_days(data: DataRoot, table: str) -> list[date]:
     return sorted(days)
 
 
-def read_table(data: DataRoot, table: str, days: list[date] | None = None) -> pl.DataFrame:
-    """`table` from the lake in its declared schema, all days or only `days` (missing days are skipped)."""
+def read_table(
+    data: DataRoot,
+    table: str,
+    days: list[date] | None = None,
+    query: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+) -> pl.DataFrame:
+    """`table` from the lake in its declared schema, all days or only `days` (missing days
+    are skipped); `query` narrows it before anything is read (columns, rows, an
+    aggregate), so a month of an agency's posts is never held whole to keep a few columns.
+    """
     schema = table_schema(table)
     wanted = partition_days(data, table)
     if days is not None:
         asked = set(days)
         wanted = [d for d in wanted if d in asked]
     if not wanted:
-        return pl.DataFrame(schema=schema)
+        empty = pl.DataFrame(schema=schema)
+        return query(empty.lazy()).collect() if query else empty
     store = store_at(data)
     with contextlib.ExitStack() as stack:
         paths = [stack.enter_context(store.local_copy(partition_key(table, d))) for d in wanted]
         # The declared schema, not the first file's, so a column added later reads as
         # NULL in older days instead of being dropped.
-        return pl.scan_parquet(
+        scan = pl.scan_parquet(
             paths,
             schema=schema,
             hive_partitioning=False,  # the day is a column already; don't add `date`
             missing_columns="insert",
             extra_columns="ignore",
-        ).collect()
+        )
+        return (query(scan) if query else scan).collect(engine="streaming")
