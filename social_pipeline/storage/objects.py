@@ -259,19 +259,22 @@ class LocalObjectStore(ObjectStore):
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         assert self.local_root is not None
         check_key(prefix, prefix=True)
-        folder = self.local_root / (prefix if prefix.endswith("/") else prefix.rpartition("/")[0])
+        # Strings, not Paths: a warehouse build lists every lake partition each time.
+        root = str(self.local_root)
+        start = os.path.join(root, prefix if prefix.endswith("/") else prefix.rpartition("/")[0])
+        cut = len(root) + 1
         found = []
-        for top, dirs, files in os.walk(folder):
+        for top, dirs, files in os.walk(start):
             dirs.sort()
             for name in files:
                 if _is_temporary(name):
                     continue
-                path = Path(top) / name
-                key = path.relative_to(self.local_root).as_posix()
+                path = os.path.join(top, name)
+                key = path[cut:].replace(os.sep, "/")
                 if not key.startswith(prefix):
                     continue
                 try:
-                    st = path.stat()
+                    st = os.stat(path)
                 except FileNotFoundError:
                     continue  # deleted while we walked
                 found.append(ObjectInfo(key, st.st_size, _version_of(st)))

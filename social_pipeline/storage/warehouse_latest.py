@@ -26,13 +26,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from social_pipeline.core.schema import ENGAGEMENT, POSTS
 from social_pipeline.storage.warehouse_files import LakeSnapshot, LatestFiles, changed_days
 
 KEY = ["platform", "post_id"]
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 NO_MONTH = "none"
 
 
@@ -69,7 +72,7 @@ def _read(folder: Path, files: Sequence[str], schema: dict[str, pl.DataType]) ->
     ).collect()
 
 
-def _newest(rows: pl.DataFrame) -> pl.DataFrame:
+def _newest(rows: Frame) -> Frame:
     """One row per post: latest day, then latest collected_at, then the later row."""
     return (
         rows.with_row_index("_row")
@@ -134,7 +137,8 @@ class LatestUpdate:
             paths = _day_files(self.previous, "posts", wanted) + _day_files(
                 self.current, "posts", wanted
             )
-            created = _read(self.folder, paths, POSTS)
+            narrow = (*KEY, "snapshot_date", "created_at")
+            created = _read(self.folder, paths, {c: POSTS[c] for c in narrow})
         keys = rows.select(KEY).unique()
         return keys.join(_creation_months(created), on=KEY, how="left")
 
@@ -165,61 +169,74 @@ class LatestUpdate:
         month = pl.when(stays).then(pl.col("was")).otherwise(pl.col("hint").fill_null(NO_MONTH))
         return filed.select(*KEY, "was", month.alias("month"))
 
-    def _write(self, table: LatestTable, month: str, rows: pl.DataFrame) -> str | None:
-        if rows.is_empty():
-            return None
+    def _write(self, table: LatestTable, month: str, rows: pl.LazyFrame) -> str | None:
+        """Stream the month's rows into a new file; None when there are none."""
         name = f"latest/{table.name}/month={month}/{self.build_id}.parquet"
         path = self.folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
-        rows.select(list(table.schema)).sort(list(table.order), nulls_last=True).write_parquet(
-            temporary, compression="zstd", statistics=True
-        )
+        ordered = rows.select(list(table.schema)).sort(list(table.order), nulls_last=True)
+        ordered.sink_parquet(temporary, compression="zstd", statistics=True)
+        if pq.read_metadata(temporary).num_rows == 0:
+            temporary.unlink()
+            return None
         temporary.replace(path)
         return name
 
     def _update(
         self, table: LatestTable, before: dict[str, str], days: set[date] | None
     ) -> dict[str, str]:
-        """The month files after `days` changed (None: every day, from scratch)."""
+        """The month files after `days` changed (None: every day, from scratch).
+
+        Memory follows the changed days and one month at a time: the changed days' old
+        versions are read as keys only, and each month's file is read when its turn comes.
+        """
+        narrow = [*KEY, "snapshot_date"] + (["created_at"] if "created_at" in table.schema else [])
         if days is None:
             every = [f.file for _, f in sorted(self.current.get(table.source, {}).items())]
-            old, new = (
-                pl.DataFrame(schema=table.schema),
-                _newest(_read(self.folder, every, table.schema)),
-            )
+            new = _newest(_read(self.folder, every, table.schema))
+            old = new.select(narrow).clear()
         else:
-            old = _read(self.folder, _day_files(self.previous, table.source, days), table.schema)
+            paths = _day_files(self.previous, table.source, days)
+            old = _read(self.folder, paths, {c: table.schema[c] for c in narrow})
             new = _newest(
                 _read(self.folder, _day_files(self.current, table.source, days), table.schema)
             )
-        rows = pl.concat([old, new])
-        filing = self._filing(self._hints(table, rows, days), before)
+        filing = self._filing(
+            self._hints(table, pl.concat([old, new.select(narrow)]), days), before
+        )
+        del old
         affected = set(filing["month"].to_list()) | set(filing["was"].drop_nulls().to_list())
         if NO_MONTH in before:
             affected.add(NO_MONTH)
-        filed = {m: _read(self.folder, [before[m]], table.schema) for m in affected if m in before}
-        everywhere = pl.concat(list(filed.values()) or [pl.DataFrame(schema=table.schema)])
         changed = sorted(days or [])
         after = {m: f for m, f in before.items() if m not in affected}
         for month in sorted(affected):
-            keys = filing.filter(pl.col("month") == month).select(KEY)
-            keep = filed.get(month, pl.DataFrame(schema=table.schema)).join(
-                filing.select(KEY), on=KEY, how="anti"
-            )
-            still = everywhere.join(keys, on=KEY, how="semi").filter(
-                ~pl.col("snapshot_date").is_in(changed)
-            )
-            fresh = new.join(keys, on=KEY, how="semi")
-            lost = keys.join(pl.concat([still, fresh]).select(KEY), on=KEY, how="anti")
+            here = filing.filter(pl.col("month") == month)
+            keys = here.select(KEY).lazy()
+            filed = self._scan(table, before.get(month))
+            keep = filed.join(filing.select(KEY).lazy(), on=KEY, how="anti")
+            # Posts moving in from another month (out of `none`) bring their row along.
+            had = [filed.join(keys, on=KEY, how="semi")]
+            for elsewhere in sorted(set(here["was"].drop_nulls().to_list()) - {month}):
+                moved = here.filter(pl.col("was") == elsewhere).select(KEY).lazy()
+                had.append(self._scan(table, before[elsewhere]).join(moved, on=KEY, how="semi"))
+            still = pl.concat(had).filter(~pl.col("snapshot_date").is_in(changed))
+            fresh = new.lazy().join(keys, on=KEY, how="semi")
+            present = pl.concat([still.select(KEY), fresh.select(KEY)])
+            lost = keys.join(present, on=KEY, how="anti").collect()
             since = None if month == NO_MONTH else date.fromisoformat(f"{month}-01")
-            found = self._older_rows(table, lost, set(changed), since)
-            name = self._write(
-                table, month, pl.concat([keep, _newest(pl.concat([still, fresh, found]))])
-            )
+            found = self._older_rows(table, lost, set(changed), since).lazy()
+            rows = pl.concat([keep, _newest(pl.concat([still, fresh, found]))])
+            name = self._write(table, month, rows)
             if name:
                 after[month] = name
         return after
+
+    def _scan(self, table: LatestTable, file: str | None) -> pl.LazyFrame:
+        if file is None:
+            return pl.LazyFrame(schema=table.schema)
+        return pl.scan_parquet(self.folder / file, schema=table.schema)
 
     def _older_rows(
         self, table: LatestTable, lost: pl.DataFrame, days: set[date], since: date | None

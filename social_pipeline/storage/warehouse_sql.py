@@ -143,7 +143,6 @@ ACCOUNTS_SQL = """
 WITH known AS (
     SELECT platform, account_id FROM configured_accounts
     UNION SELECT platform, account_id FROM follower_snapshots
-    UNION SELECT platform, account_id FROM social_posts
     UNION SELECT platform, account_id FROM data_collection_jobs
 ),
 profile AS (
