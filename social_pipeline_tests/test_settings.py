@@ -269,3 +269,43 @@ def test_a_token_in_a_name_field_is_refused_and_masked(tmp_path: Path, secret: s
         info.value
     )
     assert "EXAMPLE_X_TOKEN" in [a.token_env for a in load_accounts(write(tmp_path, GOOD))]
+
+
+def test_a_data_dir_in_object_storage_needs_a_local_warehouse_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="set SOCIAL_PIPELINE_WAREHOUSE"):
+        load_settings({"SOCIAL_PIPELINE_DATA_DIR": "s3://agency-data/social"})
+    settings = load_settings(
+        {
+            "SOCIAL_PIPELINE_DATA_DIR": "s3://agency-data/social/",
+            "SOCIAL_PIPELINE_WAREHOUSE": str(tmp_path / "wh" / "agency.duckdb"),
+        }
+    )
+    assert settings.data_root == "s3://agency-data/social"
+    assert settings.warehouse == tmp_path / "wh" / "agency.duckdb"
+    assert settings.data_dir == tmp_path / "wh"  # the warehouse's files live beside it
+    assert settings.credentials_dir == "s3://agency-data/social/credentials"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [("s3://", "names no bucket"), ("gs://bucket/p", "only local folders and s3://")],
+)
+def test_an_unsupported_data_location_is_refused(location: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        load_settings(
+            {"SOCIAL_PIPELINE_DATA_DIR": location, "SOCIAL_PIPELINE_WAREHOUSE": "/w.duckdb"}
+        )
+
+
+def test_a_local_data_dir_keeps_its_warehouse_inside_unless_told_otherwise(tmp_path: Path) -> None:
+    settings = load_settings({"SOCIAL_PIPELINE_DATA_DIR": str(tmp_path / "data")})
+    assert settings.data_root == str(tmp_path / "data")
+    assert settings.warehouse == tmp_path / "data" / "warehouse.duckdb"
+    moved = load_settings(
+        {
+            "SOCIAL_PIPELINE_DATA_DIR": str(tmp_path / "data"),
+            "SOCIAL_PIPELINE_WAREHOUSE": str(tmp_path / "fast-disk" / "w.duckdb"),
+        }
+    )
+    assert moved.warehouse == tmp_path / "fast-disk" / "w.duckdb"
+    assert moved.data_root == str(tmp_path / "data")

@@ -10,14 +10,10 @@ from social_pipeline.core.window import parse_day
 from social_pipeline.defs.metadata import frame_value
 from social_pipeline.defs.partitions import daily_partitions
 from social_pipeline.defs.resources import SettingsResource
-from social_pipeline.operations.quality import (
-    duplicate_posts,
-    follower_drops,
-    negative_followers,
-)
+from social_pipeline.operations.quality import follower_drops, negative_followers
 from social_pipeline.operations.render import (
-    counts_by_platform,
     follower_growth_markdown,
+    markdown_rows,
     preview_markdown,
 )
 from social_pipeline.operations.run_status import collected_nothing, jobs_of_run
@@ -95,8 +91,8 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
             "to normalize (the raw assets' `accounts` tables say why)"
         )
     stored = store_day(loaded.data_root, day)
-    frames = stored.frames
-    quarantined = frames.quarantine.height
+    summary = stored.frames  # counts, previews and the followers: the rows are in the lake
+    quarantined = summary.quarantine.height
     if quarantined:
         context.log.warning(
             f"{quarantined} records quarantined for {stored.day} (malformed, or not the "
@@ -105,7 +101,7 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
     previous = lake.read_table(
         loaded.data_root, "follower_snapshots", [stored.day - timedelta(days=1)]
     )
-    yield from _checks(frames.posts, frames.followers, previous)
+    yield from _checks(summary.duplicate_posts, summary.follower_rows, previous)
     history = lake.read_table(
         loaded.data_root,
         "follower_snapshots",
@@ -113,27 +109,38 @@ def normalized(context: dg.AssetExecutionContext, settings: SettingsResource):  
     )
     extra = {
         "follower_snapshots": {
-            **followers_by_platform(frames.followers),
+            **followers_by_platform(summary.follower_rows),
             "growth_28_days": dg.MetadataValue.md(follower_growth_markdown(history)),
         }
     }
-    for key, frame in (
-        ("posts", frames.posts),
-        ("engagement_snapshots", frames.engagement),
-        ("follower_snapshots", frames.followers),
+    for key, table in (
+        ("posts", summary.posts),
+        ("engagement_snapshots", summary.engagement),
+        ("follower_snapshots", summary.followers),
     ):
         path = stored.paths[key]
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                "rows": frame.height,
+                "rows": table.height,
                 "quarantined": quarantined,
-                "by_platform": dg.MetadataValue.md(counts_by_platform(frame)),
-                "preview": dg.MetadataValue.md(preview_markdown(frame)),
+                "by_platform": dg.MetadataValue.md(counts_markdown(table.by_platform)),
+                "preview": dg.MetadataValue.md(preview_markdown(table.head)),
                 "path": dg.MetadataValue.path(str(path)),
                 **extra.get(key, {}),
             },
         )
+
+
+def counts_markdown(by_platform: dict[str, int]) -> str:
+    """Rows per platform, the table `counts_by_platform` makes of a frame, from counts."""
+    if not by_platform:
+        return "no rows"
+    counts = pl.DataFrame(
+        {"platform": list(by_platform), "rows": list(by_platform.values())},
+        schema={"platform": pl.String(), "rows": pl.UInt32()},
+    )
+    return markdown_rows(counts.sort("platform"), limit=10)
 
 
 def followers_by_platform(followers: pl.DataFrame) -> dict[str, int]:
@@ -143,10 +150,11 @@ def followers_by_platform(followers: pl.DataFrame) -> dict[str, int]:
     return {f"followers_{p}": int(n or 0) for p, n in sums.iter_rows()}
 
 
-def _checks(posts: pl.DataFrame, followers: pl.DataFrame, previous: pl.DataFrame):  # noqa: ANN202
-    """Each check: its asset, name, offending rows (empty passes), and severity."""
+def _checks(duplicates: pl.DataFrame, followers: pl.DataFrame, previous: pl.DataFrame):  # noqa: ANN202
+    """Each check: its asset, name, offending rows (empty passes), and severity.
+    `duplicates` is `duplicate_posts` of the day's posts, found as they were stored."""
     for asset, name, rows, severity in (
-        ("posts", "no_duplicate_post_ids", duplicate_posts(posts), dg.AssetCheckSeverity.ERROR),
+        ("posts", "no_duplicate_post_ids", duplicates, dg.AssetCheckSeverity.ERROR),
         (
             "follower_snapshots",
             "followers_not_negative",

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, GAPS, POSTS, QUARANTINE
 from social_pipeline.storage.lake_records import COLLECTION_JOBS, RATE_LIMITS
@@ -121,6 +122,77 @@ def write_partition(data: DataRoot, table: str, day: date, frame: pl.DataFrame) 
     key = partition_key(table, day)
     store.put(key, buffer.getvalue())
     return store.local_root / key if store.local_root else store.describe(key)
+
+
+class DayWriter:
+    """Rows appended to the day partitions of several tables, published only together at
+    the end of `day_writer`'s block (see there)."""
+
+    def __init__(self, store: ObjectStore, day: date, tables: Sequence[str]) -> None:
+        self.store = store
+        self.day = day
+        self.paths: dict[str, Path | str] = {}  # where each table went, once published
+        self._staged: dict[str, Path] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        try:
+            for table in tables:
+                self._staged[table] = store.staging(partition_key(table, day))
+                empty = pl.DataFrame(schema=table_schema(table)).to_arrow()
+                self._writers[table] = pq.ParquetWriter(
+                    self._staged[table], empty.schema, compression="zstd", write_statistics=True
+                )
+        except BaseException:
+            self._discard()
+            raise
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        """Add `frame`'s rows to `table`'s day: checked as `write_partition` checks them,
+        written as row groups of their own, so only `frame` is ever held."""
+        if table not in self._writers:
+            raise ValueError(f"lake table {table} is not one this day writer writes")
+        frame = _checked(table, self.day, frame)
+        if frame.height:
+            self._writers[table].write_table(frame.to_arrow())
+
+    def _publish(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        for table, staged in self._staged.items():
+            key = partition_key(table, self.day)
+            self.store.upload(key, staged)
+            self.paths[table] = (
+                self.store.local_root / key if self.store.local_root else self.store.describe(key)
+            )
+
+    def _discard(self) -> None:
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        for staged in self._staged.values():
+            staged.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def day_writer(data: DataRoot, day: date, tables: Sequence[str]) -> Iterator[DayWriter]:
+    """A writer that replaces the whole `day` of each of `tables`, fed a piece at a time.
+
+    Each table's rows go to a temporary file as they come (a folder: beside the partition;
+    object storage: a local temp file), so a day too big to hold whole is written in the
+    memory of its largest piece. When the block ends, each file becomes the table's
+    partition (rename or upload), with the same schema, checks and zstd as
+    `write_partition`; a table given no rows is written empty, clearing the day. If the
+    block raises, nothing is published and every table keeps its previous version.
+    """
+    writer = DayWriter(store_at(data), day, list(dict.fromkeys(tables)))
+    try:
+        yield writer
+    except BaseException:
+        writer._discard()
+        raise
+    try:
+        writer._publish()
+    finally:
+        writer._discard()  # what an upload failure left staged (published files are gone)
 
 
 def partition_days(data: DataRoot, table: str) -> list[date]:
