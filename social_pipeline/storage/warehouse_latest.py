@@ -82,6 +82,34 @@ def _newest(rows: Frame) -> Frame:
     )
 
 
+def _unique_newest(rows: pl.DataFrame) -> pl.DataFrame:
+    """`_newest`, skipped when every post has one row already (one day's rows: the lake
+    holds a post once a day), which spares sorting the whole day's rows."""
+    return _newest(rows) if rows.select(KEY).is_duplicated().any() else rows
+
+
+def _newer_of(still: pl.LazyFrame, fresh: pl.LazyFrame) -> pl.LazyFrame:
+    """Per post, the newer of its row in `still` and in `fresh` (each one row per post at
+    most), as `_newest` would pick, on ties `fresh`: joined on keys, not sorted."""
+    theirs = still.select(
+        *KEY, pl.col("snapshot_date").alias("_day"), pl.col("collected_at").alias("_at")
+    )
+    later = pl.col("collected_at").is_not_null() & (
+        pl.col("_at").is_null() | (pl.col("collected_at") >= pl.col("_at"))
+    )
+    both_unknown = pl.col("collected_at").is_null() & pl.col("_at").is_null()
+    wins = (
+        fresh.join(theirs, on=KEY, how="left")
+        .filter(
+            pl.col("_day").is_null()
+            | (pl.col("snapshot_date") > pl.col("_day"))
+            | ((pl.col("snapshot_date") == pl.col("_day")) & (later | both_unknown))
+        )
+        .drop("_day", "_at")
+    )
+    return pl.concat([still.join(wins.select(KEY), on=KEY, how="anti"), wins])
+
+
 def _creation_months(rows: pl.DataFrame) -> pl.DataFrame:
     """(platform, post_id, hint): the month of each post's newest known creation time."""
     return (
@@ -194,12 +222,12 @@ class LatestUpdate:
         narrow = [*KEY, "snapshot_date"] + (["created_at"] if "created_at" in table.schema else [])
         if days is None:
             every = [f.file for _, f in sorted(self.current.get(table.source, {}).items())]
-            new = _newest(_read(self.folder, every, table.schema))
+            new = _unique_newest(_read(self.folder, every, table.schema))
             old = new.select(narrow).clear()
         else:
             paths = _day_files(self.previous, table.source, days)
             old = _read(self.folder, paths, {c: table.schema[c] for c in narrow})
-            new = _newest(
+            new = _unique_newest(
                 _read(self.folder, _day_files(self.current, table.source, days), table.schema)
             )
         filing = self._filing(
@@ -227,7 +255,7 @@ class LatestUpdate:
             lost = keys.join(present, on=KEY, how="anti").collect()
             since = None if month == NO_MONTH else date.fromisoformat(f"{month}-01")
             found = self._older_rows(table, lost, set(changed), since).lazy()
-            rows = pl.concat([keep, _newest(pl.concat([still, fresh, found]))])
+            rows = pl.concat([keep, _newer_of(still, fresh), found])
             name = self._write(table, month, rows)
             if name:
                 after[month] = name
