@@ -41,9 +41,10 @@ def normalize_day(
     `store_day` does the same without ever holding more than one platform's frames.
     """
     parts = []
+    lake_days = lake.partition_days(data_dir, "posts")
     with raw.local_day(data_dir, day, platforms) as landed:
         for platform in sorted(platforms):
-            parts.append(normalize_platform(data_dir, landed, day, platform))
+            parts.append(normalize_platform(data_dir, landed, day, platform, lake_days))
     return DayFrames(
         **{
             name: _concat([getattr(f, name) for f in parts], table)
@@ -52,7 +53,13 @@ def normalize_day(
     )
 
 
-def normalize_platform(data_dir: raw.DataRoot, landed: Path, day: date, platform: str) -> DayFrames:
+def normalize_platform(
+    data_dir: raw.DataRoot,
+    landed: Path,
+    day: date,
+    platform: str,
+    lake_days: Sequence[date] | None = None,
+) -> DayFrames:
     """One platform's landed pulls of `day` (in `landed`, see `raw.local_day`) in the
     lake's schema, sorted as the lake keeps them, with the day's steps done.
 
@@ -79,7 +86,9 @@ def normalize_platform(data_dir: raw.DataRoot, landed: Path, day: date, platform
     # (A day's posts were created before its end, so a day before a window's start holds
     # none of the window's posts: the platform's own earliest start is enough.)
     since = min((p.window_start.date() for p in pulls), default=day)
-    earlier_days = [d for d in lake.partition_days(data_dir, "posts") if since <= d < day]
+    if lake_days is None:
+        lake_days = lake.partition_days(data_dir, "posts")
+    earlier_days = [d for d in lake_days if since <= d < day]
     earlier = lake.read_table(data_dir, "posts", earlier_days, _seen_posts([platform]))
     gaps = _concat(
         [parts.gaps, *noted, vanished_posts(pulls, parts.posts, earlier, parts.quarantine)],
@@ -270,8 +279,9 @@ def store_day(data_dir: raw.DataRoot, day: date) -> StoredDay:
         lake.day_writer(data_dir, day, lake.LAKE_TABLES) as out,
         raw.local_day(data_dir, day, PLATFORMS) as landed,
     ):
+        lake_days = lake.partition_days(data_dir, "posts")
         for platform in sorted(PLATFORMS):
-            frames = normalize_platform(data_dir, landed, day, platform)
+            frames = normalize_platform(data_dir, landed, day, platform, lake_days)
             for name, table in LAKE_TABLE_OF.items():
                 out.append(table, getattr(frames, name))
             summary.add(frames)

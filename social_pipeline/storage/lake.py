@@ -124,6 +124,11 @@ def write_partition(data: DataRoot, table: str, day: date, frame: pl.DataFrame) 
     return store.local_root / key if store.local_root else store.describe(key)
 
 
+ARROW_LEVEL = pl.CompatLevel.newest()
+# Row groups of a streamed day: bounded so writing one never buffers a whole platform.
+ROW_GROUP_ROWS = 128 * 1024
+
+
 class DayWriter:
     """Rows appended to the day partitions of several tables, published only together at
     the end of `day_writer`'s block (see there)."""
@@ -137,7 +142,7 @@ class DayWriter:
         try:
             for table in tables:
                 self._staged[table] = store.staging(partition_key(table, day))
-                empty = pl.DataFrame(schema=table_schema(table)).to_arrow()
+                empty = pl.DataFrame(schema=table_schema(table)).to_arrow(compat_level=ARROW_LEVEL)
                 self._writers[table] = pq.ParquetWriter(
                     self._staged[table], empty.schema, compression="zstd", write_statistics=True
                 )
@@ -152,7 +157,10 @@ class DayWriter:
             raise ValueError(f"lake table {table} is not one this day writer writes")
         frame = _checked(table, self.day, frame)
         if frame.height:
-            self._writers[table].write_table(frame.to_arrow())
+            # Polars' own string layout, handed over as is: converting a million posts'
+            # text to Arrow's classic strings would copy all of it.
+            rows = frame.to_arrow(compat_level=ARROW_LEVEL)
+            self._writers[table].write_table(rows, row_group_size=ROW_GROUP_ROWS)
 
     def _publish(self) -> None:
         for writer in self._writers.values():
@@ -221,16 +229,20 @@ def read_table(
     aggregate), so a month of an agency's posts is never held whole to keep a few columns.
     """
     schema = table_schema(table)
-    wanted = partition_days(data, table)
-    if days is not None:
-        asked = set(days)
-        wanted = [d for d in wanted if d in asked]
-    if not wanted:
-        empty = pl.DataFrame(schema=schema)
-        return query(empty.lazy()).collect() if query else empty
     store = store_at(data)
+    # Named days are opened directly: listing a year of partitions per read would make
+    # every day's store cost grow with the history.
+    wanted = partition_days(store, table) if days is None else sorted(set(days))
     with contextlib.ExitStack() as stack:
-        paths = [stack.enter_context(store.local_copy(partition_key(table, d))) for d in wanted]
+        paths = []
+        for day in wanted:
+            try:
+                paths.append(stack.enter_context(store.local_copy(partition_key(table, day))))
+            except FileNotFoundError:
+                continue  # a day without this table's partition: nothing to read
+        if not paths:
+            empty = pl.DataFrame(schema=schema)
+            return query(empty.lazy()).collect() if query else empty
         # The declared schema, not the first file's, so a column added later reads as
         # NULL in older days instead of being dropped.
         scan = pl.scan_parquet(
