@@ -20,7 +20,8 @@ from social_pipeline.storage.credentials import (
     StoredCredential,
     lineage_of,
 )
-from social_pipeline.storage.objects import S3ObjectStore, store_at
+from social_pipeline.storage.objects import store_at
+from social_pipeline.storage.objects_s3 import S3ObjectStore
 from social_pipeline_tests.s3_server import SECRET_ACCESS_KEY, fresh_bucket, shared_s3_server
 
 ACCESS = "acc-S3CRET-tok-0001"

@@ -20,9 +20,9 @@ from social_pipeline.storage.objects import (
     ObjectStore,
     ObjectStoreError,
     PreconditionFailed,
-    S3ObjectStore,
     store_at,
 )
+from social_pipeline.storage.objects_s3 import S3ObjectStore
 from social_pipeline_tests.s3_server import (
     SECRET_ACCESS_KEY,
     S3Server,

@@ -41,10 +41,10 @@ def normalize_day(
     `store_day` does the same without ever holding more than one platform's frames.
     """
     parts = []
-    lake_days = lake.partition_days(data_dir, "posts")
+    earlier = EarlierPosts(data_dir)
     with raw.local_day(data_dir, day, platforms) as landed:
         for platform in sorted(platforms):
-            parts.append(normalize_platform(data_dir, landed, day, platform, lake_days))
+            parts.append(normalize_platform(data_dir, landed, day, platform, earlier))
     return DayFrames(
         **{
             name: _concat([getattr(f, name) for f in parts], table)
@@ -58,7 +58,7 @@ def normalize_platform(
     landed: Path,
     day: date,
     platform: str,
-    lake_days: Sequence[date] | None = None,
+    earlier_posts: EarlierPosts | None = None,
 ) -> DayFrames:
     """One platform's landed pulls of `day` (in `landed`, see `raw.local_day`) in the
     lake's schema, sorted as the lake keeps them, with the day's steps done.
@@ -86,10 +86,9 @@ def normalize_platform(
     # (A day's posts were created before its end, so a day before a window's start holds
     # none of the window's posts: the platform's own earliest start is enough.)
     since = min((p.window_start.date() for p in pulls), default=day)
-    if lake_days is None:
-        lake_days = lake.partition_days(data_dir, "posts")
-    earlier_days = [d for d in lake_days if since <= d < day]
-    earlier = lake.read_table(data_dir, "posts", earlier_days, _seen_posts([platform]))
+    earlier_posts = earlier_posts or EarlierPosts(data_dir)
+    earlier_days = earlier_posts.days(since, day)
+    earlier = earlier_posts.of(platform, since, day)
     gaps = _concat(
         [parts.gaps, *noted, vanished_posts(pulls, parts.posts, earlier, parts.quarantine)],
         schema.GAPS,
@@ -129,6 +128,29 @@ LAKE_TABLE_OF = {
     "quarantine": "quarantine",
     "gaps": "gaps",
 }
+
+
+class EarlierPosts:
+    """Earlier days' posts, read once for every platform of a day: one narrow row per post
+    (`_seen_posts`), kept per window start. Reading them per platform would open each
+    earlier day's file six times."""
+
+    def __init__(self, data_dir: raw.DataRoot) -> None:
+        self.data_dir = data_dir
+        self._lake_days: list[date] | None = None
+        self._read: dict[tuple[date, date], pl.DataFrame] = {}
+
+    def days(self, since: date, day: date) -> list[date]:
+        if self._lake_days is None:
+            self._lake_days = lake.partition_days(self.data_dir, "posts")
+        return [d for d in self._lake_days if since <= d < day]
+
+    def of(self, platform: str, since: date, day: date) -> pl.DataFrame:
+        if (since, day) not in self._read:
+            self._read[(since, day)] = lake.read_table(
+                self.data_dir, "posts", self.days(since, day), _seen_posts(PLATFORMS)
+            )
+        return self._read[(since, day)].filter(pl.col("platform") == platform)
 
 
 def _seen_posts(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
@@ -279,9 +301,9 @@ def store_day(data_dir: raw.DataRoot, day: date) -> StoredDay:
         lake.day_writer(data_dir, day, lake.LAKE_TABLES) as out,
         raw.local_day(data_dir, day, PLATFORMS) as landed,
     ):
-        lake_days = lake.partition_days(data_dir, "posts")
+        earlier = EarlierPosts(data_dir)
         for platform in sorted(PLATFORMS):
-            frames = normalize_platform(data_dir, landed, day, platform, lake_days)
+            frames = normalize_platform(data_dir, landed, day, platform, earlier)
             for name, table in LAKE_TABLE_OF.items():
                 out.append(table, getattr(frames, name))
             summary.add(frames)

@@ -176,10 +176,13 @@ ORDER BY table_name, column_index
 
 def _comment_columns(con: duckdb.DuckDBPyConnection) -> None:
     """COMMENT ON every column of every table and view, from `warehouse_docs`."""
-    for table, column, _, _ in con.sql(_COLUMNS_SQL).fetchall():
-        text = column_description(table, column)
-        if text:
-            con.execute(f"COMMENT ON COLUMN {ident(table)}.{ident(column)} IS {literal(text)}")
+    statements = [
+        f"COMMENT ON COLUMN {ident(table)}.{ident(column)} IS {literal(text)}"
+        for table, column, _, _ in con.sql(_COLUMNS_SQL).fetchall()
+        if (text := column_description(table, column))
+    ]
+    if statements:
+        con.execute(";\n".join(statements))  # one round trip, not one per column
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[WarehouseColumn]]:

@@ -90,7 +90,12 @@ def load_state(folder: Path) -> BuildState | None:
             return None
         state = BuildState(
             lake={
-                table: {day: SnapshotFile(v, f, tuple(c)) for day, (v, f, c) in days.items()}
+                table: {
+                    day: SnapshotFile(
+                        v, f, tuple(c) if c is not None else tuple(lake.LAKE_TABLES[table])
+                    )
+                    for day, (v, f, c) in days.items()
+                }
                 for table, days in raw["lake"].items()
             },
             latest=raw["latest"],
@@ -114,9 +119,15 @@ def load_state(folder: Path) -> BuildState | None:
 def save_state(folder: Path, state: BuildState) -> None:
     payload = {
         "format": STATE_FORMAT,
+        # A file's columns are written out only where they differ from the table's: a
+        # year of partitions would otherwise repeat the same names thousands of times.
         "lake": {
-            table: {day: [f.version, f.file, list(f.columns)] for day, f in days.items()}
+            table: {
+                day: [f.version, f.file, None if f.columns == declared else list(f.columns)]
+                for day, f in days.items()
+            }
             for table, days in state.lake.items()
+            for declared in [tuple(lake.LAKE_TABLES[table])]
         },
         "latest": state.latest,
         "history": {
@@ -236,7 +247,9 @@ def sweep(
     if previous is not None:
         candidates |= set(previous.retired) | referenced(previous)
     for sub in ("history", "latest"):
-        candidates |= {p.relative_to(folder).as_posix() for p in (folder / sub).rglob("*.parquet")}
+        for top, _, files in os.walk(folder / sub):
+            relative = os.path.relpath(top, folder).replace(os.sep, "/")
+            candidates |= {f"{relative}/{name}" for name in files if name.endswith(".parquet")}
     retired: dict[str, float] = {}
     removed = 0
     for name in sorted(candidates - keep):
