@@ -276,7 +276,12 @@ def build_warehouse(
             Path(f"{target}.wal").unlink(missing_ok=True)
             os.replace(building, target)
             fsync_dir(target.parent)
-            state = BuildState(snapshot, latest, history, previous.retired if previous else {})
+            state = BuildState(
+                snapshot,
+                latest,
+                history,
+                *((previous.retired, previous.walked_at) if previous else ({}, 0.0)),
+            )
             sweep(folder, state, previous)
             save_state(folder, state)
         finally:

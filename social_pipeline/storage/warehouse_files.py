@@ -40,6 +40,7 @@ STATE_FORMAT = 1
 # An analyst's connection opened on a build reads that build's files; keep them this long
 # after a newer build stopped referencing them.
 RETAIN_SECONDS = 6 * 3600
+WALK_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class BuildState:
     history: HistoryFiles = field(default_factory=dict)
     # File (relative) -> when the build that stopped referencing it was made current.
     retired: dict[str, float] = field(default_factory=dict)
+    walked_at: float = 0.0  # when `sweep` last listed the month folders
 
 
 def files_dir(warehouse_file: Path) -> Path:
@@ -104,6 +106,7 @@ def load_state(folder: Path) -> BuildState | None:
                 for table, months in raw["history"].items()
             },
             retired=raw.get("retired", {}),
+            walked_at=raw.get("walked_at", 0.0),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -135,6 +138,7 @@ def save_state(folder: Path, state: BuildState) -> None:
             for table, months in state.history.items()
         },
         "retired": state.retired,
+        "walked_at": state.walked_at,
     }
     atomic_write_bytes(folder / STATE_FILE, json.dumps(payload, separators=(",", ":")).encode())
 
@@ -237,27 +241,31 @@ def sweep(
     """Delete files no build has referenced for `RETAIN_SECONDS`; returns how many.
 
     A file the previous build referenced and this one does not is stamped in
-    `state.retired` (the caller saves the state afterwards). Day snapshots are many, so
-    only those are looked at; the month folders are few and listed whole, which also
-    clears what a crashed build left there.
+    `state.retired` (the caller saves the state afterwards), and deleted once its time is
+    up. What a crashed build left in the month folders was never referenced: those
+    folders are listed at most once per `WALK_SECONDS` to find it.
     """
     now = time.time() if now is None else now
     keep = referenced(state)
-    candidates = set(state.retired)
+    retired = dict(state.retired)
     if previous is not None:
-        candidates |= set(previous.retired) | referenced(previous)
-    for sub in ("history", "latest"):
-        for top, _, files in os.walk(folder / sub):
-            relative = os.path.relpath(top, folder).replace(os.sep, "/")
-            candidates |= {f"{relative}/{name}" for name in files if name.endswith(".parquet")}
-    retired: dict[str, float] = {}
+        for name in referenced(previous) - keep:
+            retired.setdefault(name, now)
+    if previous is None or now - state.walked_at >= WALK_SECONDS:
+        for sub in ("history", "latest"):
+            for top, _, files in os.walk(folder / sub):
+                relative = os.path.relpath(top, folder).replace(os.sep, "/")
+                for name in files:
+                    if name.endswith((".parquet", ".tmp")):  # .tmp: a crashed write
+                        retired.setdefault(f"{relative}/{name}", now)
+        state.walked_at = now
     removed = 0
-    for name in sorted(candidates - keep):
-        since = state.retired.get(name, now)
-        if now - since >= RETAIN_SECONDS:
+    for name, since in sorted(retired.items()):
+        if name in keep:
+            del retired[name]  # in use again
+        elif now - since >= RETAIN_SECONDS:
             (folder / name).unlink(missing_ok=True)
+            del retired[name]
             removed += 1
-        elif (folder / name).exists():
-            retired[name] = since
     state.retired = retired
     return removed
