@@ -192,8 +192,12 @@ def check_key(key: str, *, prefix: bool = False) -> str:
 # -- a local folder ---------------------------------------------------------------------
 
 
-def _version_of(st: os.stat_result) -> str:
+def local_version(st: os.stat_result) -> str:
+    """A local file's version: a replaced file is a new inode with a new mtime."""
     return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+
+
+_version_of = local_version
 
 
 def _is_temporary(name: str) -> bool:

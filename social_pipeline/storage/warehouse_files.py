@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from social_pipeline.storage import lake
 from social_pipeline.storage.files import atomic_write_bytes
-from social_pipeline.storage.objects import ObjectStore
+from social_pipeline.storage.objects import ObjectInfo, ObjectStore, local_version
 
 STATE_FILE = "state.json"
 # Bump when the meaning of the files or the state changes: the next build starts afresh.
@@ -180,6 +180,28 @@ def _materialize(data: ObjectStore, key: str, target: Path) -> None:
     os.replace(temporary, target)
 
 
+def _lake_partitions(data: ObjectStore, table: str) -> list[ObjectInfo]:
+    """The table's objects. In a folder: one listing of the table and one stat per day,
+    the least a build can do to see which days changed (it runs over every day of
+    history on every build)."""
+    if data.local_root is None:
+        return data.list(f"lake/{table}/")
+    root = os.path.join(data.local_root, "lake", table)
+    try:
+        folders = [e.name for e in os.scandir(root) if e.name.startswith("date=")]
+    except FileNotFoundError:
+        return []
+    found = []
+    for folder in folders:
+        try:
+            st = os.stat(os.path.join(root, folder, lake.PART_NAME))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        key = f"lake/{table}/{folder}/{lake.PART_NAME}"
+        found.append(ObjectInfo(key, st.st_size, local_version(st)))
+    return found
+
+
 def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) -> LakeSnapshot:
     """Every lake partition as of now, each brought into `folder` under its version.
 
@@ -192,7 +214,7 @@ def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) 
         days: dict[str, SnapshotFile] = {}
         seen_before = known.get(table, {})
         prefix = f"lake/{table}/"
-        for info in data.list(prefix):
+        for info in _lake_partitions(data, table):
             match = _PARTITION.fullmatch(info.key.removeprefix(prefix))
             if match is None:
                 continue  # not a partition of ours

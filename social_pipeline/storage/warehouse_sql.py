@@ -143,7 +143,7 @@ ACCOUNTS_SQL = """
 WITH known AS (
     SELECT platform, account_id FROM configured_accounts
     UNION SELECT platform, account_id FROM follower_snapshots
-    UNION SELECT platform, account_id FROM data_collection_jobs
+    UNION SELECT platform, account_id FROM {lake_collection_jobs}
 ),
 profile AS (
     -- Each field from the latest profile that carried it (a day without it keeps the last).
