@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -164,3 +166,43 @@ def test_a_day_on_postgres_with_the_data_in_object_storage(
     posts = d.table("SELECT count(*) AS n FROM social_posts")["n"][0]
     lake = store_at(url).get("lake/posts/date=2026-11-19/part-0.parquet")
     assert lake is not None and pl.read_parquet(io.BytesIO(lake)).height == posts > 0
+
+
+WRITER = """
+import sys
+from datetime import date, datetime, timedelta, UTC
+import polars as pl
+from social_pipeline.core.schema import FOLLOWERS, conform
+from social_pipeline.storage import lake, raw
+url, day, name = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3]
+now = datetime.now(UTC)
+for n in range(8):
+    window = {"platform": "x", "endpoint": f"/2/{name}/{n}", "scope": "app", "quota_limit": 900,
+              "remaining": 10, "reset_at": (now + timedelta(minutes=15)).isoformat(),
+              "observed_at": now.isoformat()}
+    raw.write_rate_limits(url, "x", day, [window])
+    rows = [{"snapshot_date": day, "platform": "x", "account_id": name, "followers": n}]
+    lake.write_partition(url, "follower_snapshots", day, conform(pl.DataFrame(rows), FOLLOWERS))
+"""
+
+
+def test_two_runs_of_different_days_writing_at_once_lose_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each day's partitions are whole objects of their own; the one object both runs
+    update (the platform's latest rate-limit windows) takes conditional writes."""
+    url = fresh_bucket(monkeypatch)
+    runs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, day.isoformat(), name])
+        for day, name in ((DAY1, "one"), (DAY2, "two"))
+    ]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0]
+    from social_pipeline.storage import lake, raw
+
+    recent = {w["endpoint"] for w in raw.recent_rate_limits(url, "x")}
+    assert recent == {f"/2/{name}/{n}" for name in ("one", "two") for n in range(8)}
+    followers = lake.read_table(url, "follower_snapshots").sort("snapshot_date")
+    assert followers.select("snapshot_date", "account_id", "followers").rows() == [
+        (DAY1, "one", 7),
+        (DAY2, "two", 7),
+    ]
