@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from social_pipeline.storage.objects import (
+from social_pipeline.storage.object_store import (
     LIST_PAGE_SIZE,
     ObjectInfo,
     ObjectNotFound,
