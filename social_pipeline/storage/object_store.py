@@ -36,6 +36,15 @@ class ObjectNotFound(ObjectStoreError, FileNotFoundError):
 
 
 @dataclass(frozen=True)
+class Write:
+    """How `put` writes: the condition it needs, and whether the object is private."""
+
+    if_absent: bool = False
+    if_version: str | None = None
+    private: bool = False
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     key: str
     size: int
@@ -52,7 +61,6 @@ class ObjectStore(ABC):
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and version, or None when there is none."""
 
-    @abstractmethod
     def put(
         self,
         key: str,
@@ -68,6 +76,13 @@ class ObjectStore(ABC):
         that version. `private`: readable by the owner only (0600 locally; encrypted at
         rest with SSE-S3 and no public ACL on S3).
         """
+        if if_absent and if_version is not None:
+            raise ValueError("put: give if_absent or if_version, not both")
+        return self._put(key, data, Write(if_absent, if_version, private))
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes, write: Write) -> str:
+        """`put`, its arguments checked."""
 
     @abstractmethod
     def delete(self, key: str, *, if_version: str | None = None) -> None:

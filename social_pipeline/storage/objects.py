@@ -38,6 +38,7 @@ from social_pipeline.storage.object_store import (  # noqa: F401 (re-exported)
     ObjectStore,
     ObjectStoreError,
     PreconditionFailed,
+    Write,
     check_key,
 )
 
@@ -113,17 +114,8 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:
             return None
 
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-        private: bool = False,
-    ) -> str:
-        if if_absent and if_version is not None:
-            raise ValueError("put: give if_absent or if_version, not both")
+    def _put(self, key: str, data: bytes, write: Write) -> str:
+        if_absent, if_version, private = write.if_absent, write.if_version, write.private
         path = self.path(key)
         if if_absent:
             return self._put_new(path, data)

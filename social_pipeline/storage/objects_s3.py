@@ -22,6 +22,7 @@ from social_pipeline.storage.object_store import (
     ObjectStore,
     ObjectStoreError,
     PreconditionFailed,
+    Write,
     check_key,
 )
 
@@ -94,17 +95,8 @@ class S3ObjectStore(ObjectStore):
                 return None
             raise self._error("read", key, exc) from None
 
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-        private: bool = False,
-    ) -> str:
-        if if_absent and if_version is not None:
-            raise ValueError("put: give if_absent or if_version, not both")
+    def _put(self, key: str, data: bytes, write: Write) -> str:
+        if_absent, if_version, private = write.if_absent, write.if_version, write.private
         extra: dict[str, str] = {}
         if if_absent:
             extra["IfNoneMatch"] = "*"
