@@ -148,37 +148,28 @@ class EarlierPosts:
     def of(self, platform: str, since: date, day: date) -> pl.DataFrame:
         if (since, day) not in self._read:
             self._read[(since, day)] = lake.read_table(
-                self.data_dir, "posts", self.days(since, day), _seen_posts(PLATFORMS)
+                self.data_dir, "posts", self.days(since, day), _seen_posts
             )
         return self._read[(since, day)].filter(pl.col("platform") == platform)
 
 
-def _seen_posts(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+def _seen_posts(posts: pl.LazyFrame) -> pl.LazyFrame:
     """Earlier days' posts as vanished and carried posts need them: one row per post,
     its latest day and creation time, no text. A month of an agency's posts, read whole,
     would not fit the memory a day is allowed."""
-
-    def query(posts: pl.LazyFrame) -> pl.LazyFrame:
-        seen = (
-            posts.filter(pl.col("platform").is_in(list(platforms)))
-            .select("platform", "account_id", "post_id", "created_at", "snapshot_date")
-            .group_by("platform", "account_id", "post_id")
-            .agg(
-                pl.col("created_at").sort_by("snapshot_date").last(),
-                pl.col("snapshot_date").max(),
-            )
+    kept = ("platform", "account_id", "post_id", "created_at", "snapshot_date")
+    seen = (
+        posts.select(kept)
+        .group_by("platform", "account_id", "post_id")
+        .agg(
+            pl.col("created_at").sort_by("snapshot_date").last(),
+            pl.col("snapshot_date").max(),
         )
-        return seen.select(
-            [
-                pl.col(c) if c in KEPT else pl.lit(None, dtype).alias(c)
-                for c, dtype in schema.POSTS.items()
-            ]
-        )
-
-    return query
-
-
-KEPT = ("platform", "account_id", "post_id", "created_at", "snapshot_date")
+    )
+    return seen.select(
+        pl.col(c) if c in kept else pl.lit(None, dtype).alias(c)
+        for c, dtype in schema.POSTS.items()
+    )
 
 
 def _of_platforms(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -30,7 +32,7 @@ import pyarrow.parquet as pq
 
 from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, GAPS, POSTS, QUARANTINE
 from social_pipeline.storage.lake_records import COLLECTION_JOBS, RATE_LIMITS
-from social_pipeline.storage.objects import ObjectStore, store_at
+from social_pipeline.storage.objects import ObjectStore, local_version, store_at
 
 PART_NAME = "part-0.parquet"
 
@@ -203,19 +205,54 @@ def day_writer(data: DataRoot, day: date, tables: Sequence[str]) -> Iterator[Day
         writer._discard()  # what an upload failure left staged (published files are gone)
 
 
-def partition_days(data: DataRoot, table: str) -> list[date]:
-    """The days of `table` that have a partition, oldest first."""
-    prefix = f"lake/{table_schema(table) and table}/"
-    days = []
-    for info in store_at(data).list(prefix):
-        folder, _, name = info.key.removeprefix(prefix).partition("/")
-        if name != PART_NAME or not folder.startswith("date="):
-            continue
+@dataclass(frozen=True)
+class Partition:
+    day: date
+    key: str
+    version: str  # changes whenever the partition is re-written
+
+
+def partitions(data: DataRoot, table: str) -> list[Partition]:
+    """The partitions of `table`, oldest first, with their versions.
+
+    A warehouse build calls this for every day of history on every run. In a folder it
+    costs one listing of the table and one stat per day; in object storage, a listing.
+    """
+    table_schema(table)  # refuse names that are not lake tables (they become keys)
+    store = store_at(data)
+    found = []
+    if store.local_root is not None:
+        root = os.path.join(store.local_root, "lake", table)
         try:
-            days.append(date.fromisoformat(folder.removeprefix("date=")))
+            folders = [e.name for e in os.scandir(root)]
+        except FileNotFoundError:
+            folders = []
+        for folder in folders:
+            try:
+                stat = os.stat(os.path.join(root, folder, PART_NAME))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            found.append((folder, local_version(stat)))
+    else:
+        prefix = f"lake/{table}/"
+        for info in store.list(prefix):
+            folder, _, name = info.key.removeprefix(prefix).partition("/")
+            if name == PART_NAME:
+                found.append((folder, info.version))
+    parts = []
+    for folder, version in found:
+        try:
+            day = date.fromisoformat(folder.removeprefix("date="))
         except ValueError:
             continue  # not ours; the warehouse ignores it too
-    return sorted(days)
+        if folder.startswith("date="):
+            parts.append(Partition(day, partition_key(table, day), version))
+    return sorted(parts, key=lambda p: p.day)
+
+
+def partition_days(data: DataRoot, table: str) -> list[date]:
+    """The days of `table` that have a partition, oldest first."""
+    return [p.day for p in partitions(data, table)]
 
 
 def read_table(

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 PRIVATE_MODE = 0o600
 LIST_PAGE_SIZE = 1000
@@ -92,9 +93,23 @@ class ObjectStore(ABC):
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         """Every object whose key starts with `prefix`, at any depth, sorted by key."""
 
-    @abstractmethod
     def download(self, key: str, dest: Path) -> None:
         """Copy the object to a local file: written aside, then renamed onto `dest`."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._copy_to(key, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @abstractmethod
+    def _copy_to(self, key: str, out: BinaryIO) -> None:
+        """Write the object's bytes to `out` (ObjectNotFound if there is none)."""
 
     @abstractmethod
     def describe(self, key: str = "") -> str:

@@ -28,6 +28,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from social_pipeline.storage.files import atomic_write_bytes, fsync_dir
 from social_pipeline.storage.object_store import (  # noqa: F401 (re-exported)
@@ -163,23 +164,13 @@ class LocalObjectStore(ObjectStore):
                 found.append(ObjectInfo(key, st.st_size, _version_of(st)))
         return sorted(found, key=lambda info: info.key)
 
-    def download(self, key: str, dest: Path) -> None:
+    def _copy_to(self, key: str, out: BinaryIO) -> None:
         source = self.path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
         try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    with open(source, "rb") as handle:
-                        shutil.copyfileobj(handle, out)
-                except FileNotFoundError:
-                    raise ObjectNotFound(str(source)) from None
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            with open(source, "rb") as handle:
+                shutil.copyfileobj(handle, out)
+        except FileNotFoundError:
+            raise ObjectNotFound(str(source)) from None
 
     def staging(self, key: str) -> Path:
         path = self.path(key)

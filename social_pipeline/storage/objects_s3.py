@@ -13,7 +13,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from social_pipeline.storage.object_store import (
     LIST_PAGE_SIZE,
@@ -151,24 +151,14 @@ class S3ObjectStore(ObjectStore):
             raise self._error("list", prefix, exc) from None
         return sorted(found, key=lambda info: info.key)
 
-    def download(self, key: str, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    def _copy_to(self, key: str, out: BinaryIO) -> None:
         try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
-                    shutil.copyfileobj(response["Body"], out)
-                except Exception as exc:
-                    if _is_missing(exc):
-                        raise ObjectNotFound(self.describe(key)) from None
-                    raise self._error("download", key, exc) from None
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            shutil.copyfileobj(response["Body"], out)
+        except Exception as exc:
+            if _is_missing(exc):
+                raise ObjectNotFound(self.describe(key)) from None
+            raise self._error("download", key, exc) from None
 
     def staging(self, key: str) -> Path:
         fd, tmp = tempfile.mkstemp(prefix="social-pipeline-", suffix=".upload")

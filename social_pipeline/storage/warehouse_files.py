@@ -20,19 +20,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from social_pipeline.storage import lake
 from social_pipeline.storage.files import atomic_write_bytes
-from social_pipeline.storage.objects import ObjectInfo, ObjectStore, local_version
+from social_pipeline.storage.objects import ObjectStore
 
 STATE_FILE = "state.json"
 # Bump when the meaning of the files or the state changes: the next build starts afresh.
@@ -152,16 +152,26 @@ UNIQUE_PER_DAY: dict[str, list[str]] = {
 }
 
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def newest_per_key(rows: Frame, key: list[str]) -> Frame:
+    """One row per `key`, the warehouse's "latest": latest `snapshot_date`, then latest
+    `collected_at` (NULL oldest), then the later row; kept in their first order."""
+    return (
+        rows.with_row_index("_row")
+        .sort(["snapshot_date", "collected_at", "_row"], nulls_last=False)
+        .unique(key, keep="last")
+        .sort("_row")
+        .drop("_row")
+    )
+
+
 def _deduplicated(path: Path, key: list[str]) -> pl.DataFrame | None:
     """The file's rows with one per `key`, or None when it has no duplicates."""
     if not pl.read_parquet(path, columns=key).is_duplicated().any():
         return None
-    rows = pl.read_parquet(path).with_row_index("_row")
-    latest = rows.sort(["collected_at", "_row"], nulls_last=False).unique(key, keep="last")
-    return latest.sort("_row").drop("_row")
-
-
-_PARTITION = re.compile(r"date=(\d{4}-\d{2}-\d{2})/" + re.escape(lake.PART_NAME))
+    return newest_per_key(pl.read_parquet(path), key)
 
 
 def _materialize(data: ObjectStore, key: str, target: Path) -> None:
@@ -180,32 +190,10 @@ def _materialize(data: ObjectStore, key: str, target: Path) -> None:
     os.replace(temporary, target)
 
 
-def _lake_partitions(data: ObjectStore, table: str) -> list[ObjectInfo]:
-    """The table's objects. In a folder: one listing of the table and one stat per day,
-    the least a build can do to see which days changed (it runs over every day of
-    history on every build)."""
-    if data.local_root is None:
-        return data.list(f"lake/{table}/")
-    root = os.path.join(data.local_root, "lake", table)
-    try:
-        folders = [e.name for e in os.scandir(root) if e.name.startswith("date=")]
-    except FileNotFoundError:
-        return []
-    found = []
-    for folder in folders:
-        try:
-            st = os.stat(os.path.join(root, folder, lake.PART_NAME))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        key = f"lake/{table}/{folder}/{lake.PART_NAME}"
-        found.append(ObjectInfo(key, st.st_size, local_version(st)))
-    return found
-
-
 def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) -> LakeSnapshot:
     """Every lake partition as of now, each brought into `folder` under its version.
 
-    Costs a listing of the lake, and a link or download and a footer read per partition
+    Costs a listing of the lake (`lake.partitions`), and a link or download and a footer read per partition
     that changed since the previous build.
     """
     known = previous.lake if previous else {}
@@ -213,20 +201,16 @@ def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) 
     for table in lake.LAKE_TABLES:
         days: dict[str, SnapshotFile] = {}
         seen_before = known.get(table, {})
-        prefix = f"lake/{table}/"
-        for info in _lake_partitions(data, table):
-            match = _PARTITION.fullmatch(info.key.removeprefix(prefix))
-            if match is None:
-                continue  # not a partition of ours
-            day = match.group(1)
+        for partition in lake.partitions(data, table):
+            day = partition.day.isoformat()
             seen = seen_before.get(day)
-            if seen is not None and seen.version == info.version:
+            if seen is not None and seen.version == partition.version:
                 days[day] = seen
                 continue
             # Versions are inode tokens or quoted ETags: a digest makes them file names.
-            token = hashlib.sha256(info.version.encode()).hexdigest()[:20]
+            token = hashlib.sha256(partition.version.encode()).hexdigest()[:20]
             name = f"lake/{table}/date={day}/{token}.parquet"
-            _materialize(data, info.key, folder / name)
+            _materialize(data, partition.key, folder / name)
             if table in UNIQUE_PER_DAY:
                 unique = _deduplicated(folder / name, UNIQUE_PER_DAY[table])
                 if unique is not None:
@@ -234,7 +218,7 @@ def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) 
                     unique.write_parquet(temporary, compression="zstd", statistics=True)
                     os.replace(temporary, folder / name)
             columns = tuple(pq.read_schema(folder / name).names)
-            days[day] = SnapshotFile(info.version, name, columns)
+            days[day] = SnapshotFile(partition.version, name, columns)
         snapshot[table] = days
     return snapshot
 

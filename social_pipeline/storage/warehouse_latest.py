@@ -26,16 +26,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from social_pipeline.core.schema import ENGAGEMENT, POSTS
-from social_pipeline.storage.warehouse_files import LakeSnapshot, LatestFiles, changed_days
+from social_pipeline.storage.warehouse_files import (
+    Frame,
+    LakeSnapshot,
+    LatestFiles,
+    changed_days,
+    newest_per_key,
+)
 
 KEY = ["platform", "post_id"]
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 NO_MONTH = "none"
 
 
@@ -73,13 +77,7 @@ def _read(folder: Path, files: Sequence[str], schema: dict[str, pl.DataType]) ->
 
 
 def _newest(rows: Frame) -> Frame:
-    """One row per post: latest day, then latest collected_at, then the later row."""
-    return (
-        rows.with_row_index("_row")
-        .sort(["snapshot_date", "collected_at", "_row"], nulls_last=False)
-        .unique(KEY, keep="last")
-        .drop("_row")
-    )
+    return newest_per_key(rows, KEY)
 
 
 def _unique_newest(rows: pl.DataFrame) -> pl.DataFrame:
