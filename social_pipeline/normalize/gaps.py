@@ -75,17 +75,24 @@ def vanished_posts(
 ) -> pl.DataFrame:
     """`post_unavailable` gap rows for posts of `earlier` days missing from `today`.
 
-    `today` and `earlier` are posts frames (schema.POSTS); only accounts whose pull of the
-    day is complete are judged, and a post whose record went to quarantine today (its id
-    in a quarantined record of that account) was returned, just not usable, unless the
-    quarantine reason says the record stands for a deleted or private post (`GONE_MARK`).
+    `today` is a posts frame (schema.POSTS); `earlier` holds one row per post earlier
+    days stored: its latest day (`snapshot_date`) and the creation time it had that day,
+    as `PostsSeen.of` gives them. Only accounts whose pull of the day is complete are
+    judged, and a post whose record went to quarantine today (its id in a quarantined
+    record of that account) was returned, just not usable, unless the quarantine reason
+    says the record stands for a deleted or private post (`GONE_MARK`).
     """
     listed = listings(pulls).drop("window_start")
     if listed.is_empty() or earlier.is_empty():
         return schema.empty(schema.GAPS)
     seen = (
-        earlier.group_by("platform", "account_id", "post_id")
-        .agg(pl.col("created_at").last(), pl.col("snapshot_date").max().alias("last_seen"))
+        earlier.select(
+            "platform",
+            "account_id",
+            "post_id",
+            "created_at",
+            pl.col("snapshot_date").alias("last_seen"),
+        )
         .join(listed, on=["platform", "account_id"])
         .filter(
             pl.col("created_at").is_between("listing_start", "window_end", closed="left")

@@ -18,7 +18,7 @@ from social_pipeline.normalize.gaps import vanished_posts
 from social_pipeline.normalize.rates import with_rates
 from social_pipeline.operations.quality import duplicate_posts
 from social_pipeline.operations.registry import platform_code
-from social_pipeline.storage import lake, raw
+from social_pipeline.storage import lake, posts_seen, raw
 from social_pipeline.storage.lake_records import jobs_frame, rate_limits_frame
 
 
@@ -41,7 +41,7 @@ def normalize_day(
     `store_day` does the same without ever holding more than one platform's frames.
     """
     parts = []
-    earlier = EarlierPosts(data_dir)
+    earlier = posts_seen.PostsSeen(data_dir)
     with raw.local_day(data_dir, day, platforms) as landed:
         for platform in sorted(platforms):
             parts.append(normalize_platform(data_dir, landed, day, platform, earlier))
@@ -58,7 +58,7 @@ def normalize_platform(
     landed: Path,
     day: date,
     platform: str,
-    earlier_posts: EarlierPosts | None = None,
+    earlier_posts: posts_seen.PostsSeen | None = None,
 ) -> DayFrames:
     """One platform's landed pulls of `day` (in `landed`, see `raw.local_day`) in the
     lake's schema, sorted as the lake keeps them, with the day's steps done.
@@ -86,7 +86,7 @@ def normalize_platform(
     # (A day's posts were created before its end, so a day before a window's start holds
     # none of the window's posts: the platform's own earliest start is enough.)
     since = min((p.window_start.date() for p in pulls), default=day)
-    earlier_posts = earlier_posts or EarlierPosts(data_dir)
+    earlier_posts = earlier_posts or posts_seen.PostsSeen(data_dir)
     earlier_days = earlier_posts.days(since, day)
     earlier = earlier_posts.of(platform, since, day)
     gaps = _concat(
@@ -128,48 +128,6 @@ LAKE_TABLE_OF = {
     "quarantine": "quarantine",
     "gaps": "gaps",
 }
-
-
-class EarlierPosts:
-    """Earlier days' posts, read once for every platform of a day: one narrow row per post
-    (`_seen_posts`), kept per window start. Reading them per platform would open each
-    earlier day's file six times."""
-
-    def __init__(self, data_dir: raw.DataRoot) -> None:
-        self.data_dir = data_dir
-        self._lake_days: list[date] | None = None
-        self._read: dict[tuple[date, date], pl.DataFrame] = {}
-
-    def days(self, since: date, day: date) -> list[date]:
-        if self._lake_days is None:
-            self._lake_days = lake.partition_days(self.data_dir, "posts")
-        return [d for d in self._lake_days if since <= d < day]
-
-    def of(self, platform: str, since: date, day: date) -> pl.DataFrame:
-        if (since, day) not in self._read:
-            self._read[(since, day)] = lake.read_table(
-                self.data_dir, "posts", self.days(since, day), _seen_posts
-            )
-        return self._read[(since, day)].filter(pl.col("platform") == platform)
-
-
-def _seen_posts(posts: pl.LazyFrame) -> pl.LazyFrame:
-    """Earlier days' posts as vanished and carried posts need them: one row per post,
-    its latest day and creation time, no text. A month of an agency's posts, read whole,
-    would not fit the memory a day is allowed."""
-    kept = ("platform", "account_id", "post_id", "created_at", "snapshot_date")
-    seen = (
-        posts.select(kept)
-        .group_by("platform", "account_id", "post_id")
-        .agg(
-            pl.col("created_at").sort_by("snapshot_date").last(),
-            pl.col("snapshot_date").max(),
-        )
-    )
-    return seen.select(
-        pl.col(c) if c in kept else pl.lit(None, dtype).alias(c)
-        for c, dtype in schema.POSTS.items()
-    )
 
 
 def _of_platforms(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
@@ -292,13 +250,17 @@ def store_day(data_dir: raw.DataRoot, day: date) -> StoredDay:
         lake.day_writer(data_dir, day, lake.LAKE_TABLES) as out,
         raw.local_day(data_dir, day, PLATFORMS) as landed,
     ):
-        earlier = EarlierPosts(data_dir)
+        earlier = posts_seen.PostsSeen(data_dir)
+        posts = []  # the day's posts, narrow, for the index of earlier posts
         for platform in sorted(PLATFORMS):
             frames = normalize_platform(data_dir, landed, day, platform, earlier)
             for name, table in LAKE_TABLE_OF.items():
                 out.append(table, getattr(frames, name))
             summary.add(frames)
+            posts.append(frames.posts.select(list(posts_seen.COLUMNS)))
             del frames  # before the next platform's are made
         out.append("collection_jobs", jobs_frame(jobs))
         out.append("rate_limits", rate_limits_frame(windows))
+    # Published: the next day reads its earlier posts from one index, not 28 partitions.
+    earlier.record(day, pl.concat(posts), out.versions["posts"])
     return StoredDay(day, summary, out.paths, len(jobs), len(windows))

@@ -1,6 +1,7 @@
 """The Parquet lake: the system of record, one object per table and collection day.
 
     <data>/lake/<table>/date=<D>/part-0.parquet      zstd, the table's declared schema
+    <data>/lake/_posts_seen/date=<D>.parquet         an index derived from posts (posts_seen)
 
 `<data>` is a folder or an s3:// prefix (`objects.store_at`). A partition is written
 whole: to a temporary name renamed over `part-0.parquet` in a folder, in one PUT in
@@ -139,6 +140,7 @@ class DayWriter:
         self.store = store
         self.day = day
         self.paths: dict[str, Path | str] = {}  # where each table went, once published
+        self.versions: dict[str, str] = {}  # and the version it got
         self._staged: dict[str, Path] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
         try:
@@ -169,7 +171,7 @@ class DayWriter:
             writer.close()
         for table, staged in self._staged.items():
             key = partition_key(table, self.day)
-            self.store.upload(key, staged)
+            self.versions[table] = self.store.upload(key, staged)
             self.paths[table] = (
                 self.store.local_root / key if self.store.local_root else self.store.describe(key)
             )
