@@ -2,8 +2,9 @@
 
 Every build after the first reads only the days that changed (`warehouse.files/`); these
 tests drive a lake through new days, re-runs that edit or drop posts, backfills of older
-days, deleted partitions, carried rows and posts without a creation time, and compare
-each incremental build with a build from scratch of the same lake.
+days (gathered months included), deleted partitions, carried rows, posts without a
+creation time, profiles that come and go, and rate-limit windows observed at the same
+moment, and compare each incremental build with a build from scratch of the same lake.
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ import random
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 from social_pipeline.core.schema import ENGAGEMENT, FOLLOWERS, POSTS, conform
 from social_pipeline.storage import lake, warehouse, warehouse_files
+from social_pipeline.storage.lake_records import jobs_frame, rate_limits_frame
 
 FIRST = date(2026, 1, 25)
 ACCOUNTS = [("x", "a1"), ("x", "a2"), ("youtube", "c1")]
 TABLES = ["social_posts", "post_engagement_metrics", "engagement_snapshots", "follower_snapshots"]
-TABLES += ["follower_metrics", "accounts", "data_gaps", "data_collection_jobs"]
+TABLES += ["follower_metrics", "accounts", "data_gaps", "data_collection_jobs", "api_rate_limits"]
+DAY_TABLES = ("posts", "engagement_snapshots", "follower_snapshots")
+DAY_TABLES += ("collection_jobs", "rate_limits")
+# An account only collection jobs know of (its profile reads all failed).
+JOBS_ONLY = ("tiktok", "t1")
 
 
 def at(day: date, hour: int = 6) -> datetime:
@@ -32,12 +39,16 @@ def at(day: date, hour: int = 6) -> datetime:
 
 def write_day(data_dir: Path, day: date, rng: random.Random, drop: float = 0.0) -> None:
     """A day of three accounts: posts of the last 20 days (some dropped), their metrics,
-    a few carried metric rows without a post row, and now and then a post with no time."""
+    a few carried metric rows without a post row, and now and then a post with no time;
+    profiles whose fields are sometimes missing, collection jobs, and rate-limit windows."""
     posts, metrics, followers = [], [], []
     for platform, account in ACCOUNTS:
         followers.append(
             {"snapshot_date": day, "platform": platform, "account_id": account,
-             "followers": rng.randint(100, 200), "collected_at": at(day)}
+             "followers": rng.randint(100, 200), "collected_at": at(day),
+             "handle": rng.choice([None, account, f"{account}_{day.month}"]),
+             "display_name": rng.choice([None, f"{account} {rng.randint(0, 3)}"]),
+             "profile_url": rng.choice([None, None, f"https://example.com/{account}/{day}"])}
         )  # fmt: skip
         for age in range(20):
             created = day - timedelta(days=age)
@@ -65,6 +76,28 @@ def write_day(data_dir: Path, day: date, rng: random.Random, drop: float = 0.0) 
     lake.write_partition(
         data_dir, "follower_snapshots", day, conform(pl.DataFrame(followers), FOLLOWERS)
     )
+    jobs = [
+        {"job_id": f"{account}-{day}-{attempt}", "platform": platform, "account_id": account,
+         "partition_date": day, "status": rng.choice(["success", "failed"]),
+         "started_at": at(day, 4 + attempt),
+         "finished_at": None if rng.random() < 0.2 else at(day, 5 + attempt)}
+        for platform, account in [*ACCOUNTS, *([JOBS_ONLY] if rng.random() < 0.3 else [])]
+        for attempt in range(rng.randint(1, 2))
+    ]  # fmt: skip
+    lake.write_partition(data_dir, "collection_jobs", day, jobs_frame(jobs))
+    # Two observations per window a day; a stale window may be observed again on a later
+    # day at the very same moment, so the later day's row must win the tie.
+    windows = [
+        {"platform": platform, "endpoint": endpoint, "scope": scope,
+         "account_id": account if scope == "user" else None,
+         "remaining": rng.randint(0, 100), "reset_at": at(day, 9),
+         "observed_at": rng.choice([at(day, 5), at(day, 6), at(FIRST), None])}
+        for platform, account in ACCOUNTS
+        for endpoint in ("timeline", "users")
+        for scope in ("app", "user")
+        for _ in range(2)
+    ]  # fmt: skip
+    lake.write_partition(data_dir, "rate_limits", day, rate_limits_frame(windows))
 
 
 def tables(data_dir: Path) -> dict[str, list[tuple]]:
@@ -75,10 +108,25 @@ def tables(data_dir: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
+# The build's own, before a test replaces it.
+build_sources = warehouse._sources
+
+
+def whole_history_sources(*args: Any) -> dict[str, str]:
+    """The build's sources, but each `{summary_<t>}` reading the whole history: what the
+    per-account tables must equal, rather than what the month summaries make of them."""
+    sources = build_sources(*args)
+    summaries = [name for name in sources if name.startswith("summary_")]
+    return sources | {name: sources[name.replace("summary_", "lake_", 1)] for name in summaries}
+
+
 def from_scratch(data_dir: Path, scratch: Path) -> dict[str, list[tuple]]:
+    """The tables of a build from scratch of the same lake, over the whole history."""
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(data_dir / "lake", scratch / "lake")
-    warehouse.build_warehouse(scratch)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(warehouse, "_sources", whole_history_sources)
+        warehouse.build_warehouse(scratch)
     return tables(scratch)
 
 
@@ -90,7 +138,7 @@ def state(data_dir: Path) -> dict:
 def test_every_incremental_build_equals_a_build_from_scratch(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     data_dir, scratch = tmp_path / "data", tmp_path / "scratch"
-    days = [FIRST + timedelta(days=i) for i in range(3)]
+    days = [FIRST + timedelta(days=i) for i in range(8)]  # January is gathered from the start
     for day in days:
         write_day(data_dir, day, rng)
     warehouse.build_warehouse(data_dir)
@@ -106,10 +154,15 @@ def test_every_incremental_build_equals_a_build_from_scratch(tmp_path: Path, see
             write_day(data_dir, rng.choice(days[:-1]), rng, drop=0.3)
         elif len(days) > 2:  # a partition removed by hand
             gone = days.pop(rng.randrange(len(days) - 1))
-            for table in ("posts", "engagement_snapshots", "follower_snapshots"):
+            for table in DAY_TABLES:
                 shutil.rmtree(lake.partition_path(data_dir, table, gone).parent)
-        warehouse.build_warehouse(data_dir)
-        assert tables(data_dir) == from_scratch(data_dir, scratch), f"step {step}: {action}"
+        built = warehouse.build_warehouse(data_dir)
+        found = tables(data_dir)
+        assert found == from_scratch(data_dir, scratch), f"step {step}: {action}"
+        # Views over files are counted from the footers read when each file was made.
+        assert {t: built.row_counts[t] for t in TABLES} == {t: len(r) for t, r in found.items()}
+    gathered = state(data_dir)["history"]
+    assert all("2026-01" in gathered[table] for table in DAY_TABLES)
 
 
 def test_a_new_day_rewrites_only_the_months_its_posts_belong_to(tmp_path: Path) -> None:
@@ -163,3 +216,53 @@ def test_a_lost_state_or_files_folder_starts_afresh(tmp_path: Path) -> None:
     (tmp_path / "warehouse.files" / "state.json").write_text("{not json")
     warehouse.build_warehouse(tmp_path)
     assert tables(tmp_path) == expected
+
+
+def test_a_backfill_into_a_gathered_month_reaches_the_per_account_tables(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    data_dir, scratch = tmp_path / "data", tmp_path / "scratch"
+    days = [FIRST + timedelta(days=i) for i in range(10)]  # January, then February
+    for day in days:
+        write_day(data_dir, day, rng)
+    warehouse.build_warehouse(data_dir)
+    folder = data_dir / "warehouse.files"
+    before = state(data_dir)["history"]
+    for table in ("follower_snapshots", "collection_jobs", "rate_limits"):
+        _, _, rows, summary = before[table]["2026-01"]
+        assert 0 < pl.read_parquet(folder / summary).height < rows
+
+    # A January day re-run with an account (and a quota window) no later day has.
+    backfilled = date(2026, 1, 28)
+    old = {"platform": "x", "account_id": "old"}
+    path = lake.partition_path(data_dir, "follower_snapshots", backfilled)
+    follower_row = {"snapshot_date": backfilled, "followers": 7, "handle": "old_h", **old}
+    followers = pl.concat([pl.read_parquet(path), conform(pl.DataFrame([follower_row]), FOLLOWERS)])
+    lake.write_partition(data_dir, "follower_snapshots", backfilled, followers)
+    path = lake.partition_path(data_dir, "rate_limits", backfilled)
+    window = {"endpoint": "search", "scope": "user", "remaining": 3, "observed_at": at(backfilled)}
+    windows = pl.concat([pl.read_parquet(path), rate_limits_frame([{**window, **old}])])
+    lake.write_partition(data_dir, "rate_limits", backfilled, windows)
+    warehouse.build_warehouse(data_dir)
+
+    after = state(data_dir)["history"]
+    assert after["follower_snapshots"]["2026-01"][3] != before["follower_snapshots"]["2026-01"][3]
+    assert after["collection_jobs"]["2026-01"] == before["collection_jobs"]["2026-01"]
+    con = warehouse.connect_readonly(data_dir)
+    try:
+        found = {
+            name: con.sql(f"SELECT * FROM {name} WHERE account_id = 'old'").fetchall()
+            for name in ("accounts", "follower_metrics", "api_rate_limits")
+        }
+        incremental = {
+            name: sorted(con.sql(f"SELECT * FROM {name}").fetchall(), key=repr)
+            for name in ("accounts", "follower_metrics", "api_rate_limits")
+        }
+    finally:
+        con.close()
+    assert found["accounts"] == [("x", "old", None, "old_h", None, None, False, backfilled)]
+    assert [row[:4] for row in found["follower_metrics"]] == [(backfilled, "x", "old", 7)]
+    assert [row[:6] for row in found["api_rate_limits"]] == [
+        ("x", "search", "user", "old", None, 3)
+    ]
+    scratch_tables = from_scratch(data_dir, scratch)
+    assert incremental == {name: scratch_tables[name] for name in incremental}

@@ -51,11 +51,12 @@ from social_pipeline.storage.warehouse_files import (
     snapshot_lake,
     sweep,
 )
-from social_pipeline.storage.warehouse_history import gather_months, history_files
+from social_pipeline.storage.warehouse_history import gather_months, history_files, history_rows
 from social_pipeline.storage.warehouse_latest import LATEST_TABLES, LatestUpdate
 from social_pipeline.storage.warehouse_sql import (
     CONFIGURED_ACCOUNTS_SQL,
     INFO_SQL,
+    MONTH_SUMMARIES,
     TABLES,
     VIEWS,
     ident,
@@ -116,13 +117,18 @@ def _sweep_leftovers(target: Path) -> None:
 def _sources(
     folder: Path, snapshot: LakeSnapshot, history: HistoryFiles, latest: LatestFiles
 ) -> dict[str, str]:
-    """The `{lake_<t>}`, `{files_<t>}` and `{latest_<t>}` subqueries the SELECTs name."""
+    """The `{lake_<t>}`, `{files_<t>}`, `{summary_<t>}` and `{latest_<t>}` subqueries the
+    SELECTs name."""
     root = folder.resolve()
     sources = {}
     for table, schema in lake.LAKE_TABLES.items():
         files = [(str(root / f), c) for f, c in history_files(snapshot, history, table)]
         sources[f"lake_{table}"] = f"({source_sql(table, schema, files, position=True)})"
         sources[f"files_{table}"] = f"({source_sql(table, schema, files)})"
+        if table in MONTH_SUMMARIES:
+            summaries = history_files(snapshot, history, table, summaries=True)
+            files = [(str(root / f), c) for f, c in summaries]
+            sources[f"summary_{table}"] = f"({source_sql(table, schema, files, position=True)})"
     for spec in LATEST_TABLES:
         months = sorted(latest.get(spec.name, {}).items())
         files = [(str(root / f), tuple(spec.schema)) for _, f in months]
@@ -134,9 +140,12 @@ def _fill(
     con: duckdb.DuckDBPyConnection,
     data: ObjectStore,
     sources: dict[str, str],
+    lake_rows: dict[str, int],
     built_at: datetime,
     accounts: Iterable[ConfiguredAccount],
 ) -> dict[str, int]:
+    """Fill the new file; returns row counts (`lake_rows`: each lake table's, as its files'
+    footers gave them)."""
     con.execute("SET TimeZone = 'UTC'")
     # One transaction: DuckDB commits each statement otherwise, and a build is a few
     # hundred statements (one COMMENT per column), a few ms each.
@@ -151,7 +160,11 @@ def _fill(
         con.execute(f"CREATE {kind} {ident(spec.name)} AS {spec.select.format(**sources)}")
         con.execute(f"COMMENT ON {kind} {ident(spec.name)} IS {literal(spec.comment)}")
     for spec in TABLES:
-        counts[spec.name] = con.sql(f"SELECT count(*) FROM {ident(spec.name)}").fetchall()[0][0]
+        if spec.rows_of is not None:
+            counts[spec.name] = lake_rows[spec.rows_of]
+        else:
+            counted = con.sql(f"SELECT count(*) FROM {ident(spec.name)}").fetchall()
+            counts[spec.name] = counted[0][0]
     counts["dead_letters"] = _fill_dead_letters(con, data)
     for name, comment, select in VIEWS:
         con.execute(f"CREATE VIEW {ident(name)} AS {select}")
@@ -265,9 +278,10 @@ def build_warehouse(
             gathered = previous.history if previous else None
             history = gather_months(folder, snapshot, gathered, build_id)
             sources = _sources(folder, snapshot, history, latest)
+            rows = {t: history_rows(snapshot, history, t) for t in lake.LAKE_TABLES}
             con = duckdb.connect(str(building))
             try:
-                counts = _fill(con, store, sources, built_at, accounts)
+                counts = _fill(con, store, sources, rows, built_at, accounts)
                 columns = _columns(con)
             finally:
                 con.close()

@@ -3,6 +3,9 @@
     <warehouse>.files/
         lake/<table>/date=<D>/<version>.parquet          a snapshot of each lake partition
         history/<table>/month=<YYYY-MM>/<build>.parquet  past months gathered (warehouse_history)
+        history/<table>/month=<YYYY-MM>/<build>.summary.parquet
+                                                         the rows of such a month the
+                                                         per-account tables can pick
         latest/<table>/month=<YYYY-MM>/<build>.parquet   latest row per post (warehouse_latest)
         state.json                                       what the current build references
 
@@ -36,7 +39,7 @@ from social_pipeline.storage.objects import ObjectStore
 
 STATE_FILE = "state.json"
 # Bump when the meaning of the files or the state changes: the next build starts afresh.
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 # An analyst's connection opened on a build reads that build's files; keep them this long
 # after a newer build stopped referencing them.
 RETAIN_SECONDS = 6 * 3600
@@ -50,6 +53,7 @@ class SnapshotFile:
     version: str  # changes whenever the partition is re-written
     file: str  # relative to the files folder
     columns: tuple[str, ...]  # as found in the file (older files may lack newer columns)
+    rows: int  # from its footer: a view's row count without opening every file
 
 
 # table -> ISO day -> file
@@ -64,6 +68,14 @@ class MonthFile:
 
     file: str  # relative to the files folder
     versions: dict[str, str]  # ISO day -> the lake version it was made from
+    rows: int  # as written
+    # The month's rows the per-account tables can pick (warehouse_sql.MONTH_SUMMARIES), so
+    # they read a few rows per month, not the month; None for tables they do not read.
+    summary: str | None = None
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.file,) if self.summary is None else (self.file, self.summary)
 
 
 # table -> month -> file
@@ -90,11 +102,15 @@ def load_state(folder: Path) -> BuildState | None:
         raw = json.loads((folder / STATE_FILE).read_text())
         if raw.get("format") != STATE_FORMAT:
             return None
+        rows = raw["lake_rows"]
         state = BuildState(
             lake={
                 table: {
                     day: SnapshotFile(
-                        v, f, tuple(c) if c is not None else tuple(lake.LAKE_TABLES[table])
+                        v,
+                        f,
+                        tuple(c) if c is not None else tuple(lake.LAKE_TABLES[table]),
+                        rows[table][day],
                     )
                     for day, (v, f, c) in days.items()
                 }
@@ -102,7 +118,7 @@ def load_state(folder: Path) -> BuildState | None:
             },
             latest=raw["latest"],
             history={
-                table: {m: MonthFile(f, v) for m, (f, v) in months.items()}
+                table: {m: MonthFile(f, v, n, s) for m, (f, v, n, s) in months.items()}
                 for table, months in raw["history"].items()
             },
             retired=raw.get("retired", {}),
@@ -113,7 +129,7 @@ def load_state(folder: Path) -> BuildState | None:
     # Month files a state names but a hand-cleaned folder lost: start afresh. (Day
     # snapshots are many and checked by nobody: delete the whole folder to start afresh.)
     derived = [f for months in state.latest.values() for f in months.values()]
-    derived += [m.file for months in state.history.values() for m in months.values()]
+    derived += [f for months in state.history.values() for m in months.values() for f in m.files]
     if not all(os.path.isfile(folder / name) for name in derived):
         return None
     return state
@@ -132,9 +148,14 @@ def save_state(folder: Path, state: BuildState) -> None:
             for table, days in state.lake.items()
             for declared in [tuple(lake.LAKE_TABLES[table])]
         },
+        # Apart from "lake", whose entries are read as (version, file, columns) by hand and
+        # by tests.
+        "lake_rows": {
+            table: {day: f.rows for day, f in days.items()} for table, days in state.lake.items()
+        },
         "latest": state.latest,
         "history": {
-            table: {m: [f.file, f.versions] for m, f in months.items()}
+            table: {m: [f.file, f.versions, f.rows, f.summary] for m, f in months.items()}
             for table, months in state.history.items()
         },
         "retired": state.retired,
@@ -193,8 +214,8 @@ def _materialize(data: ObjectStore, key: str, target: Path) -> None:
 def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) -> LakeSnapshot:
     """Every lake partition as of now, each brought into `folder` under its version.
 
-    Costs a listing of the lake (`lake.partitions`), and a link or download and a footer read per partition
-    that changed since the previous build.
+    Costs a listing of the lake (`lake.partitions`), and a link or download and a footer
+    read (columns and row count) per partition that changed since the previous build.
     """
     known = previous.lake if previous else {}
     snapshot: LakeSnapshot = {}
@@ -217,8 +238,9 @@ def snapshot_lake(data: ObjectStore, folder: Path, previous: BuildState | None) 
                     temporary = folder / f"{name}.{os.getpid()}.tmp"
                     unique.write_parquet(temporary, compression="zstd", statistics=True)
                     os.replace(temporary, folder / name)
-            columns = tuple(pq.read_schema(folder / name).names)
-            days[day] = SnapshotFile(partition.version, name, columns)
+            footer = pq.read_metadata(folder / name)
+            columns = tuple(footer.schema.to_arrow_schema().names)
+            days[day] = SnapshotFile(partition.version, name, columns, footer.num_rows)
         snapshot[table] = days
     return snapshot
 
@@ -237,7 +259,7 @@ def changed_days(previous: LakeSnapshot | None, current: LakeSnapshot, table: st
 def referenced(state: BuildState) -> set[str]:
     names = {f.file for days in state.lake.values() for f in days.values()}
     names |= {f for months in state.latest.values() for f in months.values()}
-    names |= {m.file for months in state.history.values() for m in months.values()}
+    names |= {f for months in state.history.values() for m in months.values() for f in m.files}
     return names
 
 

@@ -1,11 +1,14 @@
 """The warehouse's SQL: sources over Parquet files, the contract tables, the analyst views.
 
 A build reads a snapshot of the lake (`warehouse_files`): one Parquet file per lake table
-and day, listed by name. History tables are views over those files, the latest-per-post
-tables views over month files (`warehouse_latest`), and the small per-account tables are
-computed at each build. A SELECT below names its sources as `{lake_<table>}` (typed
-columns and, for picking "the latest row", `_file` and `_row`: the file and the row
-within it) or `{latest_<table>}`; the build fills them in.
+and day, past months gathered into one file each (`warehouse_history`), listed by name.
+History tables are views over those files, the latest-per-post tables views over month
+files (`warehouse_latest`), and the small per-account tables are computed at each build.
+A SELECT below names its sources as `{lake_<table>}` (typed columns and, for picking "the
+latest row", `_file` and `_row`: the file and the row within it), `{summary_<table>}`
+(the same, but of each gathered month only the rows `MONTH_SUMMARIES` keeps, so a
+per-account table costs a few rows per month, not the history) or `{latest_<table>}`;
+the build fills them in.
 """
 
 from __future__ import annotations
@@ -120,19 +123,55 @@ ORDER BY {order}
 """
 
 
-def _latest_in_lake(
-    key: str, table: str, newest_first: str, order: str, exclude: tuple[str, ...] = ()
+def _latest_of(
+    key: str, source: str, newest_first: str, order: str, exclude: tuple[str, ...] = ()
 ) -> str:
-    """The latest row per `key` of a lake table, without the staging view's extra columns
-    (nor the `exclude`d ones)."""
+    """The latest row per `key` of a `{lake_<t>}` or `{summary_<t>}` source, without its
+    `_file` and `_row` (nor the `exclude`d columns)."""
     columns = ", ".join(("_file", "_row", *exclude))
     return _first_per_key(
-        key, f"{{lake_{table}}}", f"{newest_first}, {_LATEST}", order, f"* EXCLUDE ({columns})"
+        key, source, f"{newest_first}, {_LATEST}", order, f"* EXCLUDE ({columns})"
     )
 
 
 # Who an account is lives in `accounts`, not in every follower row.
 IDENTITY = ("handle", "display_name", "profile_url")
+
+# "Latest" of the per-account tables, shared with the month summaries that must keep it.
+_NEWEST_FOLLOWERS = "snapshot_date DESC, collected_at DESC NULLS LAST"
+_NEWEST_RATE_LIMIT = "observed_at DESC NULLS LAST"
+_RATE_LIMIT_KEY = "platform, endpoint, scope, account_id"
+
+
+def _first_in_month(key: str, newest_first: str = "") -> str:
+    """The month file's row per `key` that `newest_first` ranks first, then the later row
+    (as `_LATEST` breaks ties: a month file keeps its days' rows in order)."""
+    order = f"{newest_first}, file_row_number DESC" if newest_first else "file_row_number"
+    return f"row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+
+
+# Lake table -> which rows of a gathered month file its summary keeps (a condition over
+# the month file read with `file_row_number`). The summary holds every row the tables
+# reading `{summary_<table>}` can pick, so over the summaries and the newest month's days
+# they pick what they would over the whole history:
+MONTH_SUMMARIES: dict[str, str] = {
+    # follower_metrics: each account's latest row; accounts: the latest row carrying each
+    # identity field, and the latest day.
+    "follower_snapshots": " OR ".join(
+        [
+            _first_in_month("platform, account_id", _NEWEST_FOLLOWERS),
+            *(
+                f"({field} IS NOT NULL AND "
+                f"{_first_in_month(f'platform, account_id, {field} IS NULL', _NEWEST_FOLLOWERS)})"
+                for field in IDENTITY
+            ),
+        ]
+    ),
+    # accounts: which accounts have jobs, any one row of each.
+    "collection_jobs": _first_in_month("platform, account_id"),
+    # api_rate_limits: the latest window per key.
+    "rate_limits": _first_in_month(_RATE_LIMIT_KEY, _NEWEST_RATE_LIMIT),
+}
 
 # The accounts file's names, handed to the build (storage never reads settings itself).
 CONFIGURED_ACCOUNTS_SQL = """
@@ -140,12 +179,7 @@ CREATE TEMP TABLE configured_accounts (platform VARCHAR, account_id VARCHAR, acc
 """
 
 ACCOUNTS_SQL = """
-WITH known AS (
-    SELECT platform, account_id FROM configured_accounts
-    UNION SELECT platform, account_id FROM follower_snapshots
-    UNION SELECT platform, account_id FROM {lake_collection_jobs}
-),
-profile AS (
+WITH profile AS (
     -- Each field from the latest profile that carried it (a day without it keeps the last).
     SELECT
         platform,
@@ -156,8 +190,14 @@ profile AS (
         arg_max(profile_url, snapshot_date) FILTER (WHERE profile_url IS NOT NULL)
             AS profile_url,
         max(snapshot_date) AS profile_read_on
-    FROM {lake_follower_snapshots}
+    FROM {summary_follower_snapshots}
     GROUP BY platform, account_id
+),
+known AS (
+    -- Every account with a follower row has a profile row: one read of the files, not two.
+    SELECT platform, account_id FROM configured_accounts
+    UNION SELECT platform, account_id FROM profile
+    UNION SELECT platform, account_id FROM {summary_collection_jobs}
 )
 SELECT
     k.platform,
@@ -184,6 +224,9 @@ class WarehouseTable:
     # Computed into the file at each build (small: one row per account or quota window),
     # or else a view over the build's Parquet files (history and latest-per-post).
     stored: bool
+    # The lake table whose files a view lists row for row: its row count is theirs, as
+    # their footers gave it, rather than a count(*) opening every file of the history.
+    rows_of: str | None = None
 
 
 # The contract tables, in the order analysts see them. Views over files are created
@@ -207,6 +250,7 @@ TABLES: list[WarehouseTable] = [
         "One row per post per collection day: each post's growth curve over its window.",
         "SELECT * FROM {files_engagement_snapshots}",
         stored=False,
+        rows_of="engagement_snapshots",
     ),
     WarehouseTable(
         "post_engagement_metrics",
@@ -219,24 +263,26 @@ TABLES: list[WarehouseTable] = [
         "One row per account per collection day.",
         f"SELECT * EXCLUDE ({', '.join(IDENTITY)}) FROM {{files_follower_snapshots}}",
         stored=False,
+        rows_of="follower_snapshots",
     ),
     WarehouseTable(
         "follower_metrics",
         "One row per account, its latest follower counts.",
-        _first_per_key(
+        _latest_of(
             "platform, account_id",
-            "follower_snapshots",
-            "snapshot_date DESC, collected_at DESC NULLS LAST",
+            "{summary_follower_snapshots}",
+            _NEWEST_FOLLOWERS,
             "platform, account_id",
+            exclude=IDENTITY,
         ),
         stored=True,
     ),
     WarehouseTable(
         "data_collection_jobs",
         "One row per account collection attempt (job_id), failed ones included.",
-        _latest_in_lake(
+        _latest_of(
             "job_id",
-            "collection_jobs",
+            "{lake_collection_jobs}",
             "finished_at DESC NULLS LAST, started_at DESC NULLS LAST",
             "partition_date, platform, account_id, started_at, job_id",
         ),
@@ -245,11 +291,11 @@ TABLES: list[WarehouseTable] = [
     WarehouseTable(
         "api_rate_limits",
         "The latest observed quota window per platform endpoint, scope and account.",
-        _latest_in_lake(
-            "platform, endpoint, scope, account_id",
-            "rate_limits",
-            "observed_at DESC NULLS LAST",
-            "platform, endpoint, scope, account_id",
+        _latest_of(
+            _RATE_LIMIT_KEY,
+            "{summary_rate_limits}",
+            _NEWEST_RATE_LIMIT,
+            _RATE_LIMIT_KEY,
         ),
         stored=True,
     ),
@@ -258,6 +304,7 @@ TABLES: list[WarehouseTable] = [
         "Malformed records kept aside with the reason, one row per record.",
         "SELECT * FROM {files_quarantine}",
         stored=False,
+        rows_of="quarantine",
     ),
     WarehouseTable(
         "data_gaps",
@@ -266,6 +313,7 @@ TABLES: list[WarehouseTable] = [
         "last_seen), a field its response lacked (missing_field).",
         "SELECT * FROM {files_gaps}",
         stored=False,
+        rows_of="gaps",
     ),
 ]
 
