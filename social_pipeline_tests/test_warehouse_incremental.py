@@ -266,3 +266,32 @@ def test_a_backfill_into_a_gathered_month_reaches_the_per_account_tables(tmp_pat
     ]
     scratch_tables = from_scratch(data_dir, scratch)
     assert incremental == {name: scratch_tables[name] for name in incremental}
+
+
+def test_a_post_gone_from_the_newer_of_two_changed_days_takes_the_unchanged_day_between(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(10)
+    data_dir, scratch = tmp_path / "data", tmp_path / "scratch"
+    days = [FIRST + timedelta(days=i) for i in range(5)]
+    for day in days:
+        write_day(data_dir, day, rng)
+    warehouse.build_warehouse(data_dir)
+    # One build sees two days re-run: the newest without a post, an older one with it.
+    gone = f"a1-{FIRST.isoformat()}"
+    for table in ("posts", "engagement_snapshots"):
+        for day in (days[1], days[-1]):
+            frame = pl.read_parquet(lake.partition_path(data_dir, table, day))
+            kept = frame.filter(pl.col("post_id") != gone) if day == days[-1] else frame
+            lake.write_partition(data_dir, table, day, kept)
+    warehouse.build_warehouse(data_dir)
+    con = warehouse.connect_readonly(data_dir)
+    try:
+        newest = [
+            con.sql(f"SELECT snapshot_date FROM {t} WHERE post_id = '{gone}'").fetchall()
+            for t in ("social_posts", "post_engagement_metrics")
+        ]
+    finally:
+        con.close()
+    assert newest == [[(days[-2],)], [(days[-2],)]]  # the unchanged day between the two
+    assert tables(data_dir) == from_scratch(data_dir, scratch)

@@ -21,7 +21,6 @@ build that referenced them was replaced.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -30,6 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -99,7 +99,8 @@ def files_dir(warehouse_file: Path) -> Path:
 def load_state(folder: Path) -> BuildState | None:
     """The state the current warehouse was built with; None starts the next build afresh."""
     try:
-        raw = json.loads((folder / STATE_FILE).read_text())
+        # orjson: the state names every lake day of every table, read and written per build.
+        raw = orjson.loads((folder / STATE_FILE).read_bytes())
         if raw.get("format") != STATE_FORMAT:
             return None
         rows = raw["lake_rows"]
@@ -161,7 +162,7 @@ def save_state(folder: Path, state: BuildState) -> None:
         "retired": state.retired,
         "walked_at": state.walked_at,
     }
-    atomic_write_bytes(folder / STATE_FILE, json.dumps(payload, separators=(",", ":")).encode())
+    atomic_write_bytes(folder / STATE_FILE, orjson.dumps(payload))
 
 
 # History views show one row per key and day. Normalizing writes them so; a partition that

@@ -15,9 +15,10 @@ filed under `none`, and move out as soon as a creation time is known.
 
 For a changed day, a post's newest row is the newest of: its previous latest row (unless
 that came from a changed day), and its rows in the changed days as they are now. Only a
-post whose latest row came from a changed day, and that the new version of the day no
-longer holds, needs older days; those are read newest first, stopping once every such
-post is found or the days are older than its month.
+post whose latest row came from a changed day, and that the changed days no longer hold
+as new as it, needs older days (an unchanged day may lie between two changed ones);
+those are read newest first, stopping once every such post is found or the days are
+older than its month.
 """
 
 from __future__ import annotations
@@ -106,6 +107,26 @@ def _newer_of(still: pl.LazyFrame, fresh: pl.LazyFrame) -> pl.LazyFrame:
         .drop("_day", "_at")
     )
     return pl.concat([still.join(wins.select(KEY), on=KEY, how="anti"), wins])
+
+
+def _lost(
+    keys: pl.LazyFrame, prior: pl.LazyFrame, fresh: pl.LazyFrame, changed: list[date]
+) -> pl.DataFrame:
+    """The posts of `keys` that need older days: their previous row (`prior`) came from a
+    changed day, or they had none, and the changed days now hold no row of them as new
+    as it. A row of an older changed day is not enough: an unchanged day between the two
+    may hold a newer one."""
+    was, now = pl.col("_was"), pl.col("_now")
+    return (
+        keys.join(prior.select(*KEY, pl.col("snapshot_date").alias("_was")), on=KEY, how="left")
+        .join(fresh.select(*KEY, pl.col("snapshot_date").alias("_now")), on=KEY, how="left")
+        .filter(
+            (was.is_null() | was.is_in(changed))
+            & (now.is_null() | (was.is_not_null() & (now < was)))
+        )
+        .select(KEY)
+        .collect()
+    )
 
 
 def _creation_months(rows: pl.DataFrame) -> pl.DataFrame:
@@ -247,13 +268,13 @@ class LatestUpdate:
             for elsewhere in sorted(set(here["was"].drop_nulls().to_list()) - {month}):
                 moved = here.filter(pl.col("was") == elsewhere).select(KEY).lazy()
                 had.append(self._scan(table, before[elsewhere]).join(moved, on=KEY, how="semi"))
-            still = pl.concat(had).filter(~pl.col("snapshot_date").is_in(changed))
+            prior = pl.concat(had)
+            still = prior.filter(~pl.col("snapshot_date").is_in(changed))
             fresh = new.lazy().join(keys, on=KEY, how="semi")
-            present = pl.concat([still.select(KEY), fresh.select(KEY)])
-            lost = keys.join(present, on=KEY, how="anti").collect()
+            lost = _lost(keys, prior, fresh, changed)
             since = None if month == NO_MONTH else date.fromisoformat(f"{month}-01")
             found = self._older_rows(table, lost, set(changed), since).lazy()
-            rows = pl.concat([keep, _newer_of(still, fresh), found])
+            rows = pl.concat([keep, _newer_of(pl.concat([still, found]), fresh)])
             name = self._write(table, month, rows)
             if name:
                 after[month] = name
