@@ -295,3 +295,34 @@ def test_a_post_gone_from_the_newer_of_two_changed_days_takes_the_unchanged_day_
         con.close()
     assert newest == [[(days[-2],)], [(days[-2],)]]  # the unchanged day between the two
     assert tables(data_dir) == from_scratch(data_dir, scratch)
+
+
+def test_the_newest_months_past_weeks_are_gathered_and_a_backfill_rewrites_its_week(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(12)
+    data_dir, scratch = tmp_path / "data", tmp_path / "scratch"
+    last = date(2026, 2, 20)
+    days = [FIRST + timedelta(days=i) for i in range((last - FIRST).days + 1)]
+    for day in days:
+        write_day(data_dir, day, rng)
+    warehouse.build_warehouse(data_dir)
+    before = state(data_dir)["history"]
+    # January whole, February's weeks 1 and 2; the 15th to the 20th stay as day files.
+    for table in DAY_TABLES:
+        assert sorted(before[table]) == ["2026-01", "2026-02-w1", "2026-02-w2"]
+    assert sorted(before["posts"]["2026-02-w2"][1]) == [f"2026-02-{d:02d}" for d in range(8, 15)]
+
+    write_day(data_dir, date(2026, 2, 3), rng, drop=0.3)  # a backfill into week 1
+    warehouse.build_warehouse(data_dir)
+    after = state(data_dir)["history"]
+    assert after["posts"]["2026-02-w1"] != before["posts"]["2026-02-w1"]
+    assert after["posts"]["2026-02-w2"] == before["posts"]["2026-02-w2"]
+    assert after["posts"]["2026-01"] == before["posts"]["2026-01"]
+    assert tables(data_dir) == from_scratch(data_dir, scratch)
+
+    # Once March starts, February is one file again.
+    write_day(data_dir, date(2026, 3, 1), rng)
+    warehouse.build_warehouse(data_dir)
+    assert sorted(state(data_dir)["history"]["posts"]) == ["2026-01", "2026-02"]
+    assert tables(data_dir) == from_scratch(data_dir, scratch)

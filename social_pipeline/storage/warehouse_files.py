@@ -3,6 +3,8 @@
     <warehouse>.files/
         lake/<table>/date=<D>/<version>.parquet          a snapshot of each lake partition
         history/<table>/month=<YYYY-MM>/<build>.parquet  past months gathered (warehouse_history)
+        history/<table>/month=<YYYY-MM>/week=<n>/<build>.parquet
+                                                         and the newest month's past weeks
         history/<table>/month=<YYYY-MM>/<build>.summary.parquet
                                                          the rows of such a month the
                                                          per-account tables can pick
@@ -78,7 +80,7 @@ class MonthFile:
         return (self.file,) if self.summary is None else (self.file, self.summary)
 
 
-# table -> month -> file
+# table -> month ("YYYY-MM") or week of the newest month ("YYYY-MM-w<n>") -> file
 HistoryFiles = dict[str, dict[str, MonthFile]]
 
 

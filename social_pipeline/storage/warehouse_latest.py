@@ -109,21 +109,31 @@ def _newer_of(still: pl.LazyFrame, fresh: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([still.join(wins.select(KEY), on=KEY, how="anti"), wins])
 
 
-def _lost(
-    keys: pl.LazyFrame, prior: pl.LazyFrame, fresh: pl.LazyFrame, changed: list[date]
-) -> pl.DataFrame:
-    """The posts of `keys` that need older days: their previous row (`prior`) came from a
-    changed day, or they had none, and the changed days now hold no row of them as new
-    as it. A row of an older changed day is not enough: an unchanged day between the two
-    may hold a newer one."""
-    was, now = pl.col("_was"), pl.col("_now")
+def _dropped(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """Posts the changed days' old versions (`old`) hold as newer than their new versions
+    (`new`, one row per post) do, or that the new versions lack: only these can have
+    lost their latest row. A re-run that keeps its posts has none."""
+    newest_old = old.group_by(KEY).agg(pl.col("snapshot_date").max().alias("_old"))
+    now = new.select(*KEY, pl.col("snapshot_date").alias("_new"))
     return (
-        keys.join(prior.select(*KEY, pl.col("snapshot_date").alias("_was")), on=KEY, how="left")
-        .join(fresh.select(*KEY, pl.col("snapshot_date").alias("_now")), on=KEY, how="left")
-        .filter(
-            (was.is_null() | was.is_in(changed))
-            & (now.is_null() | (was.is_not_null() & (now < was)))
-        )
+        newest_old.join(now, on=KEY, how="left")
+        .filter(pl.col("_new").is_null() | (pl.col("_new") < pl.col("_old")))
+        .select(KEY)
+    )
+
+
+def _lost(dropped: pl.DataFrame, prior: pl.LazyFrame, changed: list[date]) -> pl.DataFrame:
+    """Of the `dropped` posts, those that need older days: their previous latest row
+    (`prior`) came from a changed day (not from an unchanged one, which still holds it).
+    A row of an older changed day is not enough for them: an unchanged day between the
+    two may hold a newer one."""
+    if dropped.is_empty():
+        return dropped
+    was = prior.select(*KEY, pl.col("snapshot_date").alias("_was"))
+    return (
+        dropped.lazy()
+        .join(was, on=KEY, how="left")
+        .filter(pl.col("_was").is_null() | pl.col("_was").is_in(changed))
         .select(KEY)
         .collect()
     )
@@ -252,6 +262,7 @@ class LatestUpdate:
         filing = self._filing(
             self._hints(table, pl.concat([old, new.select(narrow)]), days), before
         )
+        dropped = _dropped(old, new)
         del old
         affected = set(filing["month"].to_list()) | set(filing["was"].drop_nulls().to_list())
         if NO_MONTH in before:
@@ -271,7 +282,7 @@ class LatestUpdate:
             prior = pl.concat(had)
             still = prior.filter(~pl.col("snapshot_date").is_in(changed))
             fresh = new.lazy().join(keys, on=KEY, how="semi")
-            lost = _lost(keys, prior, fresh, changed)
+            lost = _lost(dropped.join(here.select(KEY), on=KEY, how="semi"), prior, changed)
             since = None if month == NO_MONTH else date.fromisoformat(f"{month}-01")
             found = self._older_rows(table, lost, set(changed), since).lazy()
             rows = pl.concat([keep, _newer_of(pl.concat([still, found]), fresh)])
