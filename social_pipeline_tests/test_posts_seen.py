@@ -56,7 +56,7 @@ def store(data: Path | str, day: date, rng: random.Random, drop: float = 0.0) ->
     frame = posts_of(day, rng, drop)
     lake.write_partition(data, "posts", day, frame)
     version = next(p.version for p in lake.partitions(data, "posts") if p.day == day)
-    seen.record(day, frame, version)
+    seen.record(day, [frame.filter(pl.col("platform") == p) for p in ("x", "youtube")], version)
 
 
 def from_lake(data: Path | str, platform: str, since: date, day: date) -> list[tuple]:
@@ -151,3 +151,25 @@ def test_only_the_newest_indexes_are_kept(location: str) -> None:
     assert keys == [posts_seen.index_key(d) for d in kept]
     # The lake's tables never list the index.
     assert lake.partition_days(location, "posts") == [FIRST + timedelta(days=i) for i in range(7)]
+
+
+def test_a_platform_without_posts_today_keeps_its_earlier_posts_in_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(7)
+    for i in range(5):
+        store(tmp_path, FIRST + timedelta(days=i), rng)
+    day = FIRST + timedelta(days=5)
+    seen = PostsSeen(tmp_path)
+    seen.of("x", day - timedelta(days=9), day)
+    frame = posts_of(day, rng).filter(pl.col("platform") == "x")  # YouTube listed nothing
+    lake.write_partition(tmp_path, "posts", day, frame)
+    version = next(p.version for p in lake.partitions(tmp_path, "posts") if p.day == day)
+    seen.record(day, [frame], version)
+    after = day + timedelta(days=1)
+    expected = from_lake(tmp_path, "youtube", after - timedelta(days=9), after)
+    assert expected
+    with monkeypatch.context() as patch:
+        patch.setattr(lake, "read_table", lambda *a, **k: pytest.fail("read the partitions"))
+        found = earlier(tmp_path, "youtube", after - timedelta(days=9), after)
+    assert found == expected

@@ -262,5 +262,5 @@ def store_day(data_dir: raw.DataRoot, day: date) -> StoredDay:
         out.append("collection_jobs", jobs_frame(jobs))
         out.append("rate_limits", rate_limits_frame(windows))
     # Published: the next day reads its earlier posts from one index, not 28 partitions.
-    earlier.record(day, pl.concat(posts), out.versions["posts"])
+    earlier.record(day, posts, out.versions["posts"])
     return StoredDay(day, summary, out.paths, len(jobs), len(windows))

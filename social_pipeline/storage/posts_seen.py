@@ -21,12 +21,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from social_pipeline.core import schema
 from social_pipeline.storage import lake
+from social_pipeline.storage.lake import ARROW_LEVEL
 from social_pipeline.storage.object_store import ObjectStoreError
 from social_pipeline.storage.objects import ObjectStore, store_at
 
@@ -102,7 +105,7 @@ class PostsSeen:
         if found is not None:
             return found
         rows = lake.read_table(self.store, "posts", sorted(window), seen_rows)
-        self._write(last, since, window, rows)  # for the next re-run of `day`
+        self._write(last, since, window, [rows])  # for the next re-run of `day`
         return rows
 
     def _index(self, last: date, since: date, window: dict[date, str]) -> pl.DataFrame | None:
@@ -123,35 +126,55 @@ class PostsSeen:
             return None
         return schema.conform(rows, COLUMNS).filter(pl.col("snapshot_date") >= since)
 
-    def record(self, day: date, posts: pl.DataFrame, version: str) -> None:
+    def record(self, day: date, posts: Sequence[pl.DataFrame], version: str) -> None:
         """Leave the index of `day` for the next day: the earlier rows this day read,
-        updated with `posts` (the day's posts as stored, partition `version`)."""
+        updated with `posts` (the day's posts as stored, a frame per platform; partition
+        `version`). A platform at a time, so the keys matched are one platform's."""
         if self._read is not None and self._read[1] == day:
             since, earlier = self._read[0], self._read[2]
         else:  # nothing read earlier days (no pulls): the day alone
             since, earlier = day, schema.empty(COLUMNS)
         window = {d: v for d, v in self.partitions().items() if since <= d < day}
-        # A stored day holds each post once (its last row): no grouping needed.
-        today = schema.conform(posts.select(list(COLUMNS)), COLUMNS)
-        rows = pl.concat([earlier.join(today.select(KEY), on=KEY, how="anti"), today])
-        self._write(day, since, {**window, day: version}, rows)
+
+        def parts() -> Iterator[pl.DataFrame]:
+            done: list[str] = []
+            for frame in posts:
+                # A stored day holds each post once (its last row): no grouping needed.
+                today = schema.conform(frame.select(list(COLUMNS)), COLUMNS)
+                platforms = today["platform"].unique().to_list()
+                before = earlier.filter(pl.col("platform").is_in(platforms))
+                yield before.join(today.select(KEY), on=KEY, how="anti") if today.height else before
+                yield today
+                done += platforms
+            yield earlier.filter(~pl.col("platform").is_in(done))  # platforms without posts
+
+        self._write(day, since, {**window, day: version}, parts())
         self._prune(day)
 
-    def _write(self, day: date, since: date, versions: dict[date, str], rows: pl.DataFrame) -> None:
-        """Put the index of `day`. It only saves reading: failing to write it is logged,
-        never a failed day."""
+    def _write(
+        self, day: date, since: date, versions: dict[date, str], parts: Iterable[pl.DataFrame]
+    ) -> None:
+        """Put the index of `day`, the rows of `parts`: each written as it comes (no copy
+        to put them together) to a file that is then uploaded (renamed, in a folder).
+        The index only saves reading: failing to write it is logged, never a failed day."""
         versions_of = {d.isoformat(): v for d, v in versions.items()}
         meta = json.dumps({"since": since.isoformat(), "versions": versions_of})
-        buffer = io.BytesIO()
-        rows.select(list(COLUMNS)).write_parquet(
-            buffer, compression="zstd", statistics=False, metadata={META_KEY: meta}
-        )
+        key = index_key(day)
+        staged = None
         try:
-            self.store.put(index_key(day), buffer.getvalue())
+            staged = self.store.staging(key)
+            arrow = schema.empty(COLUMNS).to_arrow(compat_level=ARROW_LEVEL).schema
+            arrow = arrow.with_metadata({META_KEY: meta})
+            with pq.ParquetWriter(staged, arrow, compression="zstd") as writer:
+                for part in parts:
+                    rows = part.select(list(COLUMNS)).to_arrow(compat_level=ARROW_LEVEL)
+                    writer.write_table(rows.replace_schema_metadata(arrow.metadata))
+            self.store.upload(key, staged)
         except (OSError, ObjectStoreError) as exc:
-            log.warning(
-                "could not write the posts index %s: %s", self.store.describe(index_key(day)), exc
-            )
+            log.warning("could not write the posts index %s: %s", self.store.describe(key), exc)
+        finally:
+            if staged is not None:
+                staged.unlink(missing_ok=True)  # after a failure; upload removed it otherwise
 
     def _prune(self, day: date) -> None:
         """Delete indexes more than `KEEP_DAYS` before `day` (backfills leave some behind)."""
