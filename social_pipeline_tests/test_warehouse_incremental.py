@@ -181,7 +181,7 @@ def test_a_new_day_rewrites_only_the_months_its_posts_belong_to(tmp_path: Path) 
     assert after["2026-02"] != before["2026-02"] and after["2026-03"] != before["2026-03"]
     # The older days were linked once; the new build linked only the new day.
     lake_files = state(tmp_path)["lake"]["posts"]
-    assert len(lake_files) == 41 and len({file for _, file, _ in lake_files.values()}) == 41
+    assert len(lake_files) == 41 and len({entry[1] for entry in lake_files.values()}) == 41
 
 
 def test_an_analyst_reading_an_older_build_keeps_its_files_until_they_expire(

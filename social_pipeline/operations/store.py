@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -47,8 +47,8 @@ def normalize_day(
             parts.append(normalize_platform(data_dir, landed, day, platform, earlier))
     return DayFrames(
         **{
-            name: _concat([getattr(f, name) for f in parts], table)
-            for name, table in DAY_TABLES.items()
+            name: _concat([getattr(f, name) for f in parts], lake.table_schema(table))
+            for name, table in LAKE_TABLE_OF.items()
         }
     )
 
@@ -100,7 +100,10 @@ def normalize_platform(
     carried = schema.empty(schema.ENGAGEMENT)
     if any(p.tiered for p in pulls):
         earlier_engagement = lake.read_table(
-            data_dir, "engagement_snapshots", earlier_days, _of_platforms([platform])
+            data_dir,
+            "engagement_snapshots",
+            earlier_days,
+            lambda rows: rows.filter(pl.col("platform") == platform),
         )
         gone = gaps.filter(pl.col("kind") == "post_unavailable")
         carried = carried_forward(pulls, engagement, earlier, earlier_engagement, gone)
@@ -113,14 +116,7 @@ def normalize_platform(
     )
 
 
-# DayFrames field -> its schema, and the lake table it is stored in.
-DAY_TABLES: dict[str, dict[str, pl.DataType]] = {
-    "posts": schema.POSTS,
-    "engagement": schema.ENGAGEMENT,
-    "followers": schema.FOLLOWERS,
-    "quarantine": schema.QUARANTINE,
-    "gaps": schema.GAPS,
-}
+# DayFrames field -> the lake table it is stored in (whose schema is the field's).
 LAKE_TABLE_OF = {
     "posts": "posts",
     "engagement": "engagement_snapshots",
@@ -128,10 +124,6 @@ LAKE_TABLE_OF = {
     "quarantine": "quarantine",
     "gaps": "gaps",
 }
-
-
-def _of_platforms(platforms: Sequence[str]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
-    return lambda rows: rows.filter(pl.col("platform").is_in(list(platforms)))
 
 
 def _normalize_batch(
@@ -213,7 +205,7 @@ class DaySummary:
     duplicate_posts: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def add(self, frames: DayFrames) -> None:
-        for name in DAY_TABLES:
+        for name in LAKE_TABLE_OF:
             getattr(self, name).add(getattr(frames, name))
         self.follower_rows = pl.concat([self.follower_rows, frames.followers])
         found = duplicate_posts(frames.posts)

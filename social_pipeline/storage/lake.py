@@ -124,12 +124,62 @@ def write_partition(data: DataRoot, table: str, day: date, frame: pl.DataFrame) 
     store = store_at(data)
     key = partition_key(table, day)
     store.put(key, buffer.getvalue())
-    return store.local_root / key if store.local_root else store.describe(key)
+    return where(store, key)
 
 
 ARROW_LEVEL = pl.CompatLevel.newest()
 # Row groups of a streamed day: bounded so writing one never buffers a whole platform.
 ROW_GROUP_ROWS = 128 * 1024
+
+
+class StagedParquet:
+    """One object's Parquet file written a piece at a time: to `store.staging` (beside
+    the object in a folder, a local temp file for object storage), made the object by
+    `publish` (a rename or an upload), or dropped by `discard`. Only the piece being
+    written is ever held."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        key: str,
+        schema: dict[str, pl.DataType],
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.staged = store.staging(key)
+        arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=ARROW_LEVEL).schema
+        self.schema = arrow.with_metadata(metadata) if metadata else arrow
+        try:
+            self._writer = pq.ParquetWriter(
+                self.staged, self.schema, compression="zstd", write_statistics=True
+            )
+        except BaseException:
+            self.staged.unlink(missing_ok=True)
+            raise
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if frame.height:
+            # Polars' own string layout, handed over as is: converting a million posts'
+            # text to Arrow's classic strings would copy all of it.
+            rows = frame.to_arrow(compat_level=ARROW_LEVEL)
+            rows = rows.replace_schema_metadata(self.schema.metadata)
+            self._writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
+
+    def publish(self) -> str:
+        """Make the file the object; returns its version."""
+        self._writer.close()
+        return self.store.upload(self.key, self.staged)
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self.staged.unlink(missing_ok=True)
+
+
+def where(store: ObjectStore, key: str) -> Path | str:
+    """Where an object is, for people: the file in a folder, the s3:// URL otherwise."""
+    return store.local_root / key if store.local_root else store.describe(key)
 
 
 class DayWriter:
@@ -141,15 +191,11 @@ class DayWriter:
         self.day = day
         self.paths: dict[str, Path | str] = {}  # where each table went, once published
         self.versions: dict[str, str] = {}  # and the version it got
-        self._staged: dict[str, Path] = {}
-        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._files: dict[str, StagedParquet] = {}
         try:
             for table in tables:
-                self._staged[table] = store.staging(partition_key(table, day))
-                empty = pl.DataFrame(schema=table_schema(table)).to_arrow(compat_level=ARROW_LEVEL)
-                self._writers[table] = pq.ParquetWriter(
-                    self._staged[table], empty.schema, compression="zstd", write_statistics=True
-                )
+                key = partition_key(table, day)
+                self._files[table] = StagedParquet(store, key, table_schema(table))
         except BaseException:
             self._discard()
             raise
@@ -157,31 +203,18 @@ class DayWriter:
     def append(self, table: str, frame: pl.DataFrame) -> None:
         """Add `frame`'s rows to `table`'s day: checked as `write_partition` checks them,
         written as row groups of their own, so only `frame` is ever held."""
-        if table not in self._writers:
+        if table not in self._files:
             raise ValueError(f"lake table {table} is not one this day writer writes")
-        frame = _checked(table, self.day, frame)
-        if frame.height:
-            # Polars' own string layout, handed over as is: converting a million posts'
-            # text to Arrow's classic strings would copy all of it.
-            rows = frame.to_arrow(compat_level=ARROW_LEVEL)
-            self._writers[table].write_table(rows, row_group_size=ROW_GROUP_ROWS)
+        self._files[table].write(_checked(table, self.day, frame))
 
     def _publish(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        for table, staged in self._staged.items():
-            key = partition_key(table, self.day)
-            self.versions[table] = self.store.upload(key, staged)
-            self.paths[table] = (
-                self.store.local_root / key if self.store.local_root else self.store.describe(key)
-            )
+        for table, staged in self._files.items():
+            self.versions[table] = staged.publish()
+            self.paths[table] = where(self.store, staged.key)
 
     def _discard(self) -> None:
-        for writer in self._writers.values():
-            with contextlib.suppress(Exception):
-                writer.close()
-        for staged in self._staged.values():
-            staged.unlink(missing_ok=True)
+        for staged in self._files.values():
+            staged.discard()
 
 
 @contextlib.contextmanager

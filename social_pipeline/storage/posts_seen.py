@@ -25,11 +25,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from social_pipeline.core import schema
 from social_pipeline.storage import lake
-from social_pipeline.storage.lake import ARROW_LEVEL
 from social_pipeline.storage.object_store import ObjectStoreError
 from social_pipeline.storage.objects import ObjectStore, store_at
 
@@ -79,9 +77,13 @@ class PostsSeen:
             self._partitions = {p.day: p.version for p in lake.partitions(self.store, "posts")}
         return self._partitions
 
+    def window(self, since: date, day: date) -> dict[date, str]:
+        """Day -> version of the posts partitions from `since` up to `day` (excluded)."""
+        return {d: v for d, v in self.partitions().items() if since <= d < day}
+
     def days(self, since: date, day: date) -> list[date]:
         """The days from `since` up to `day` (excluded) that have posts stored."""
-        return sorted(d for d in self.partitions() if since <= d < day)
+        return sorted(self.window(since, day))
 
     def of(self, platform: str, since: date, day: date) -> pl.DataFrame:
         """One row per post of `platform` stored on a day from `since` to `day` (excluded),
@@ -97,7 +99,7 @@ class PostsSeen:
         )
 
     def _earlier(self, since: date, day: date) -> pl.DataFrame:
-        window = {d: v for d, v in self.partitions().items() if since <= d < day}
+        window = self.window(since, day)
         if not window:
             return schema.empty(COLUMNS)
         last = max(window)
@@ -134,7 +136,7 @@ class PostsSeen:
             since, earlier = self._read[0], self._read[2]
         else:  # nothing read earlier days (no pulls): the day alone
             since, earlier = day, schema.empty(COLUMNS)
-        window = {d: v for d, v in self.partitions().items() if since <= d < day}
+        window = self.window(since, day)
 
         def parts() -> Iterator[pl.DataFrame]:
             done: list[str] = []
@@ -154,27 +156,23 @@ class PostsSeen:
     def _write(
         self, day: date, since: date, versions: dict[date, str], parts: Iterable[pl.DataFrame]
     ) -> None:
-        """Put the index of `day`, the rows of `parts`: each written as it comes (no copy
-        to put them together) to a file that is then uploaded (renamed, in a folder).
-        The index only saves reading: failing to write it is logged, never a failed day."""
+        """Put the index of `day`, the rows of `parts` written as they come (no copy to put
+        them together). The index only saves reading: failing to write it is logged, never
+        a failed day."""
         versions_of = {d.isoformat(): v for d, v in versions.items()}
         meta = json.dumps({"since": since.isoformat(), "versions": versions_of})
         key = index_key(day)
         staged = None
         try:
-            staged = self.store.staging(key)
-            arrow = schema.empty(COLUMNS).to_arrow(compat_level=ARROW_LEVEL).schema
-            arrow = arrow.with_metadata({META_KEY: meta})
-            with pq.ParquetWriter(staged, arrow, compression="zstd") as writer:
-                for part in parts:
-                    rows = part.select(list(COLUMNS)).to_arrow(compat_level=ARROW_LEVEL)
-                    writer.write_table(rows.replace_schema_metadata(arrow.metadata))
-            self.store.upload(key, staged)
+            staged = lake.StagedParquet(self.store, key, COLUMNS, {META_KEY: meta})
+            for part in parts:
+                staged.write(part.select(list(COLUMNS)))
+            staged.publish()
         except (OSError, ObjectStoreError) as exc:
             log.warning("could not write the posts index %s: %s", self.store.describe(key), exc)
         finally:
             if staged is not None:
-                staged.unlink(missing_ok=True)  # after a failure; upload removed it otherwise
+                staged.discard()  # after a failure; publishing moved the file otherwise
 
     def _prune(self, day: date) -> None:
         """Delete indexes more than `KEEP_DAYS` before `day` (backfills leave some behind)."""

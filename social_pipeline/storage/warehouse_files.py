@@ -105,17 +105,13 @@ def load_state(folder: Path) -> BuildState | None:
         raw = orjson.loads((folder / STATE_FILE).read_bytes())
         if raw.get("format") != STATE_FORMAT:
             return None
-        rows = raw["lake_rows"]
         state = BuildState(
             lake={
                 table: {
                     day: SnapshotFile(
-                        v,
-                        f,
-                        tuple(c) if c is not None else tuple(lake.LAKE_TABLES[table]),
-                        rows[table][day],
+                        v, f, tuple(c) if c is not None else tuple(lake.LAKE_TABLES[table]), n
                     )
-                    for day, (v, f, c) in days.items()
+                    for day, (v, f, c, n) in days.items()
                 }
                 for table, days in raw["lake"].items()
             },
@@ -145,16 +141,16 @@ def save_state(folder: Path, state: BuildState) -> None:
         # year of partitions would otherwise repeat the same names thousands of times.
         "lake": {
             table: {
-                day: [f.version, f.file, None if f.columns == declared else list(f.columns)]
+                day: [
+                    f.version,
+                    f.file,
+                    None if f.columns == declared else list(f.columns),
+                    f.rows,
+                ]
                 for day, f in days.items()
             }
             for table, days in state.lake.items()
             for declared in [tuple(lake.LAKE_TABLES[table])]
-        },
-        # Apart from "lake", whose entries are read as (version, file, columns) by hand and
-        # by tests.
-        "lake_rows": {
-            table: {day: f.rows for day, f in days.items()} for table, days in state.lake.items()
         },
         "latest": state.latest,
         "history": {
